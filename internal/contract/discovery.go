@@ -1,0 +1,35 @@
+package contract
+
+// DiscoveryPath streams DiscoverySnapshots (HTTPS GET, newline-delimited JSON):
+// one full snapshot when the stream opens and another on every change.
+const DiscoveryPath = "/v1/watch"
+
+// DiscoverySnapshot is the whole table of meshed destinations the proxy needs.
+type DiscoverySnapshot struct {
+	// Revision increases with every snapshot the server sends.
+	Revision uint64 `json:"revision"`
+	// Pods maps a pod IP to its mesh identity; only meshed, running pods appear.
+	Pods map[string]MeshedPod `json:"pods"`
+	// Services maps "clusterIP:port" to the endpoints serving it.
+	Services map[string]ServiceTarget `json:"services"`
+}
+
+// MeshedPod is a pod whose proxy accepts mesh mTLS.
+type MeshedPod struct {
+	Identity  string `json:"identity"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	MTLSMode  string `json:"mtlsMode"`
+}
+
+// ServiceTarget lists the ready endpoints behind one Service port.
+type ServiceTarget struct {
+	Endpoints []Endpoint `json:"endpoints"`
+}
+
+// Endpoint is one ready backend; Identity is empty when the backend is not meshed.
+type Endpoint struct {
+	IP       string `json:"ip"`
+	Port     int32  `json:"port"`
+	Identity string `json:"identity,omitempty"`
+}

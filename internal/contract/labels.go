@@ -1,0 +1,35 @@
+package contract
+
+const (
+	// InjectKey opts a namespace (label) or a pod (annotation) into proxy injection.
+	// Value InjectEnabled or InjectDisabled; a pod annotation overrides its namespace.
+	InjectKey      = "meshkeeper.io/inject"
+	InjectEnabled  = "enabled"
+	InjectDisabled = "disabled"
+
+	// MTLSModeKey sets the inbound mTLS mode on a namespace or pod (annotation).
+	MTLSModeKey = "meshkeeper.io/mtls-mode"
+	// MTLSPermissive accepts plaintext from non-meshed clients; MTLSStrict refuses it.
+	MTLSPermissive = "permissive"
+	MTLSStrict     = "strict"
+
+	// ProxyVersionLabel is stamped by the injector on every injected pod.
+	ProxyVersionLabel = "meshkeeper.io/proxy-version"
+	// InjectedAnnotation records that a pod was mutated, so injection is idempotent.
+	InjectedAnnotation = "meshkeeper.io/injected"
+
+	// SkipInboundPortsAnnotation and SkipOutboundPortsAnnotation list comma-separated
+	// TCP ports that bypass the proxy.
+	SkipInboundPortsAnnotation  = "meshkeeper.io/skip-inbound-ports"
+	SkipOutboundPortsAnnotation = "meshkeeper.io/skip-outbound-ports"
+
+	// RestartedAtAnnotation is written by the operator on workload pod templates to
+	// roll pods (upgrades, trust rotation); its value is an RFC 3339 time.
+	RestartedAtAnnotation = "meshkeeper.io/restarted-at"
+
+	// InstallationLabel ties every object the operator renders or creates to the
+	// MeshInstallation that owns it; its value is the installation's name.
+	InstallationLabel = "mesh.meshkeeper.io/installation"
+	// ComponentLabel names the control-plane component of a rendered object.
+	ComponentLabel = "mesh.meshkeeper.io/component"
+)

@@ -1,0 +1,29 @@
+package contract
+
+// Environment the injector sets on the proxy container; the proxy reads its
+// whole configuration from these.
+const (
+	EnvIdentityAddr     = "MESHKEEPER_IDENTITY_ADDR"  // host:port of the identity service
+	EnvDiscoveryAddr    = "MESHKEEPER_DISCOVERY_ADDR" // host:port of the discovery service
+	EnvTrustDomain      = "MESHKEEPER_TRUST_DOMAIN"
+	EnvTrustRootsPath   = "MESHKEEPER_TRUST_ROOTS_PATH" // file with the PEM bundle (mounted ConfigMap)
+	EnvTokenPath        = "MESHKEEPER_TOKEN_PATH"       // projected ServiceAccount token file
+	EnvPodName          = "MESHKEEPER_POD_NAME"
+	EnvPodNamespace     = "MESHKEEPER_POD_NAMESPACE"
+	EnvPodIP            = "MESHKEEPER_POD_IP"
+	EnvServiceAccount   = "MESHKEEPER_SERVICE_ACCOUNT"
+	EnvMTLSMode         = "MESHKEEPER_MTLS_MODE" // MTLSPermissive or MTLSStrict
+	EnvProxyVersion     = "MESHKEEPER_PROXY_VERSION"
+	EnvLogLevel         = "MESHKEEPER_LOG_LEVEL"
+	EnvSkipInboundPorts = "MESHKEEPER_SKIP_INBOUND_PORTS" // comma-separated
+	// EnvFaultFailureRate is a test-only fault: the share (0..1) of inbound HTTP
+	// requests the proxy answers with 503 itself. Unset or 0 in production.
+	EnvFaultFailureRate = "MESHKEEPER_FAULT_FAILURE_RATE"
+)
+
+// Paths inside a meshed pod where the injector mounts trust material.
+const (
+	TrustRootsMountDir = "/var/run/meshkeeper/trust"
+	TokenMountDir      = "/var/run/secrets/meshkeeper"
+	TokenFile          = "token"
+)
