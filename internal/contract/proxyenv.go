@@ -13,7 +13,6 @@ const (
 	EnvPodIP            = "MESHKEEPER_POD_IP"
 	EnvServiceAccount   = "MESHKEEPER_SERVICE_ACCOUNT"
 	EnvMTLSMode         = "MESHKEEPER_MTLS_MODE" // MTLSPermissive or MTLSStrict
-	EnvProxyVersion     = "MESHKEEPER_PROXY_VERSION"
 	EnvLogLevel         = "MESHKEEPER_LOG_LEVEL"
 	EnvSkipInboundPorts = "MESHKEEPER_SKIP_INBOUND_PORTS" // comma-separated
 	// EnvFaultFailureRate is a test-only fault: the share (0..1) of inbound HTTP
