@@ -1,0 +1,248 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MeshInstallationSpec is the mesh a cluster admin wants.
+type MeshInstallationSpec struct {
+	// Version is the mesh release to run. It must be one this operator ships;
+	// status.supportedVersions lists them.
+	// +kubebuilder:validation:Pattern=`^[0-9]+\.[0-9]+\.[0-9]+$`
+	Version string `json:"version"`
+
+	// ControlPlane configures the mesh control plane.
+	// +kubebuilder:default={}
+	// +optional
+	ControlPlane ControlPlaneSpec `json:"controlPlane,omitempty"`
+
+	// Trust configures the mesh's trust anchor and identity issuer.
+	// +kubebuilder:default={}
+	// +optional
+	Trust TrustSpec `json:"trust,omitempty"`
+
+	// DataPlane configures which namespaces are meshed and how.
+	// +kubebuilder:default={}
+	// +optional
+	DataPlane DataPlaneSpec `json:"dataPlane,omitempty"`
+
+	// Paused stops all reconciliation of this installation until set back to false.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// ControlPlaneSpec configures the control plane.
+// +kubebuilder:validation:XValidation:rule="self.namespace == oldSelf.namespace",message="controlPlane.namespace is immutable"
+type ControlPlaneSpec struct {
+	// Namespace the control plane is installed in. Immutable.
+	// +kubebuilder:default=meshkeeper-system
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// Replicas of each control-plane Deployment.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Resources of each control-plane container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Values are free-form Helm value overrides merged over the values the
+	// operator derives from this spec (the operator's own keys win).
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +optional
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+}
+
+// TrustSpec configures the mesh's PKI.
+// +kubebuilder:validation:XValidation:rule="self.trustDomain == oldSelf.trustDomain",message="trust.trustDomain is immutable"
+type TrustSpec struct {
+	// TrustDomain of the workload identities (spiffe://<trustDomain>/ns/<ns>/sa/<sa>). Immutable.
+	// +kubebuilder:default=cluster.local
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	TrustDomain string `json:"trustDomain,omitempty"`
+
+	// Anchor is the lifetime of the self-signed trust anchor the operator generates.
+	// +kubebuilder:default={validity: "8760h", renewBefore: "720h"}
+	// +optional
+	Anchor CertificateLifetime `json:"anchor,omitempty"`
+
+	// Issuer is the lifetime of the intermediate issuer that signs workload certificates.
+	// +kubebuilder:default={validity: "720h", renewBefore: "168h"}
+	// +optional
+	Issuer CertificateLifetime `json:"issuer,omitempty"`
+
+	// AnchorSecretRef names a Secret (keys tls.crt and tls.key) holding a
+	// user-provided trust anchor to use instead of a generated one. The Secret
+	// must be in the control-plane namespace.
+	// +optional
+	AnchorSecretRef *SecretReference `json:"anchorSecretRef,omitempty"`
+}
+
+// CertificateLifetime bounds a certificate's life and when it is renewed.
+// +kubebuilder:validation:XValidation:rule="duration(self.renewBefore) < duration(self.validity)",message="renewBefore must be shorter than validity"
+// +kubebuilder:validation:XValidation:rule="duration(self.validity) >= duration('1m')",message="validity must be at least 1m"
+type CertificateLifetime struct {
+	// Validity is the certificate's lifetime, e.g. "8760h".
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(h|m|s))+$`
+	Validity metav1.Duration `json:"validity"`
+	// RenewBefore is how long before expiry the certificate is replaced, e.g. "720h".
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(h|m|s))+$`
+	RenewBefore metav1.Duration `json:"renewBefore"`
+}
+
+// SecretReference names a Secret in the control-plane namespace.
+type SecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// MTLSMode is how a meshed workload treats plaintext from non-meshed clients.
+// +kubebuilder:validation:Enum=permissive;strict
+type MTLSMode string
+
+const (
+	MTLSPermissive MTLSMode = "permissive"
+	MTLSStrict     MTLSMode = "strict"
+)
+
+// DataPlaneSpec configures the data plane.
+type DataPlaneSpec struct {
+	// NamespaceSelector selects the meshed namespaces in addition to those
+	// labelled meshkeeper.io/inject=enabled.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// MTLSMode is the default inbound mTLS mode; a namespace or pod annotation
+	// meshkeeper.io/mtls-mode overrides it.
+	// +kubebuilder:default=permissive
+	// +optional
+	MTLSMode MTLSMode `json:"mtlsMode,omitempty"`
+}
+
+// MeshInstallationStatus is what the operator observed and did.
+type MeshInstallationStatus struct {
+	// ObservedGeneration is the spec generation the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready summarises ControlPlaneReady and TrustReady; Reconciling,
+	// Stalled and Degraded say what the operator is doing or cannot do.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// InstalledVersion is the mesh version whose control plane is deployed.
+	// +optional
+	InstalledVersion string `json:"installedVersion,omitempty"`
+
+	// SupportedVersions are the mesh versions this operator ships.
+	// +optional
+	SupportedVersions []string `json:"supportedVersions,omitempty"`
+
+	// ControlPlane is the observed state of the control-plane release.
+	// +optional
+	ControlPlane ControlPlaneStatus `json:"controlPlane,omitempty"`
+
+	// Trust is the observed state of the mesh's PKI.
+	// +optional
+	Trust TrustStatus `json:"trust,omitempty"`
+}
+
+// ControlPlaneStatus is the observed control-plane release.
+type ControlPlaneStatus struct {
+	// ReleaseName is the Helm release that installs the control plane.
+	// +optional
+	ReleaseName string `json:"releaseName,omitempty"`
+	// ReleaseRevision is the release's current revision.
+	// +optional
+	ReleaseRevision int `json:"releaseRevision,omitempty"`
+	// ReleaseStatus is the Helm status of that revision (deployed, failed, ...).
+	// +optional
+	ReleaseStatus string `json:"releaseStatus,omitempty"`
+	// Digest identifies the chart and values of the deployed revision.
+	// +optional
+	Digest string `json:"digest,omitempty"`
+	// ReadyReplicas counts available replicas over all control-plane Deployments.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// DesiredReplicas counts desired replicas over all control-plane Deployments.
+	// +optional
+	DesiredReplicas int32 `json:"desiredReplicas,omitempty"`
+	// FailedDigest is the chart+values digest whose last install or upgrade
+	// failed; the operator does not retry it until the spec changes.
+	// +optional
+	FailedDigest string `json:"failedDigest,omitempty"`
+	// Failures counts consecutive failed attempts at FailedDigest.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
+}
+
+// TrustStatus is the observed trust anchor and issuer.
+type TrustStatus struct {
+	// Anchor is the current trust anchor.
+	// +optional
+	Anchor *CertificateStatus `json:"anchor,omitempty"`
+	// Issuer is the current identity issuer.
+	// +optional
+	Issuer *CertificateStatus `json:"issuer,omitempty"`
+	// BundleFingerprints are the SHA-256 fingerprints of every anchor in the
+	// published trust bundle.
+	// +optional
+	BundleFingerprints []string `json:"bundleFingerprints,omitempty"`
+}
+
+// CertificateStatus describes one certificate without revealing its key.
+type CertificateStatus struct {
+	// Fingerprint is the lowercase hex SHA-256 of the certificate's DER.
+	Fingerprint string `json:"fingerprint"`
+	// NotBefore and NotAfter bound the certificate's validity.
+	NotBefore metav1.Time `json:"notBefore"`
+	NotAfter  metav1.Time `json:"notAfter"`
+	// Source is Generated or UserProvided.
+	// +optional
+	Source string `json:"source,omitempty"`
+}
+
+// MeshInstallation runs a service mesh: its control plane, data plane and trust.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=mi
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
+// +kubebuilder:printcolumn:name="Installed",type=string,JSONPath=`.status.installedVersion`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MeshInstallation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   MeshInstallationSpec   `json:"spec,omitempty"`
+	Status MeshInstallationStatus `json:"status,omitempty"`
+}
+
+// MeshInstallationList is a list of MeshInstallations.
+// +kubebuilder:object:root=true
+type MeshInstallationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MeshInstallation `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&MeshInstallation{}, &MeshInstallationList{})
+}
