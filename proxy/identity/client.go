@@ -1,0 +1,215 @@
+// Package identity obtains and renews the proxy's workload certificate from
+// the mesh identity service. The private key is generated in memory for every
+// request and never leaves the process.
+package identity
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/clock"
+	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
+)
+
+// requestTimeout bounds one certify round trip.
+const requestTimeout = 10 * time.Second
+
+// Client keeps a valid workload certificate in memory.
+type Client struct {
+	// Addr is host:port of the identity service; the host is the TLS server name.
+	Addr string
+	// TokenPath is re-read for every request because kubelet rotates the token.
+	TokenPath string
+	// Identity is the SPIFFE ID requested in the CSR (the service decides the
+	// issued identity from the token; this only documents the intent).
+	Identity string
+	Roots    tlsid.Roots
+	Clock    clock.Clock
+	Log      *slog.Logger
+	// Jitter returns a uniform value in [0,1); nil uses math/rand.
+	Jitter func() float64
+	// DialContext overrides how the service is reached (tests); nil dials Addr.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	current atomic.Pointer[tls.Certificate]
+	issuer  atomic.Pointer[string]
+}
+
+// Current is the certificate to present now, nil until the first is issued.
+func (c *Client) Current() *tls.Certificate { return c.current.Load() }
+
+// IssuerLabel is the SHA-256 hex of the current certificate's issuer, "" before one is issued.
+func (c *Client) IssuerLabel() string {
+	if p := c.issuer.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Run obtains a certificate, then renews it before expiry until ctx ends.
+func (c *Client) Run(ctx context.Context) {
+	attempt := 0
+	for {
+		var wait time.Duration
+		cert, err := c.Certify(ctx)
+		now := c.Clock.Now()
+		if err != nil {
+			wait = Backoff(attempt)
+			attempt++
+			c.Log.Warn("certificate request failed", "err", err, "retryIn", wait)
+		} else {
+			attempt = 0
+			c.store(cert)
+			wait = RenewAt(now, cert.Leaf.NotAfter, c.jitter()).Sub(now)
+			c.Log.Info("certificate issued", "identity", c.Identity, "notAfter", cert.Leaf.NotAfter, "renewIn", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Clock.After(wait):
+		}
+	}
+}
+
+func (c *Client) store(cert *tls.Certificate) {
+	label := ""
+	if len(cert.Certificate) > 1 {
+		if issuer, err := x509.ParseCertificate(cert.Certificate[1]); err == nil {
+			label = tlsid.Fingerprint(issuer)
+		}
+	}
+	c.issuer.Store(&label)
+	c.current.Store(cert)
+}
+
+func (c *Client) jitter() float64 {
+	if c.Jitter != nil {
+		return c.Jitter()
+	}
+	return mrand.Float64()
+}
+
+// Certify performs one request with a fresh key and returns the certificate.
+func (c *Client) Certify(ctx context.Context) (*tls.Certificate, error) {
+	token, err := os.ReadFile(c.TokenPath)
+	if err != nil {
+		return nil, fmt.Errorf("read token: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := c.csr(key)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(contract.CertifyRequest{CSR: string(csr), Token: strings.TrimSpace(string(token))})
+	resp, err := c.post(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	return buildCertificate(resp, key)
+}
+
+func (c *Client) csr(key *ecdsa.PrivateKey) ([]byte, error) {
+	tmpl := &x509.CertificateRequest{}
+	if c.Identity != "" {
+		u, err := url.Parse(c.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("identity %q: %w", c.Identity, err)
+		}
+		tmpl.URIs = []*url.URL{u}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
+}
+
+func (c *Client) post(ctx context.Context, body []byte) (*contract.CertifyResponse, error) {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("identity address %q: %w", c.Addr, err)
+	}
+	// A transport per request: the bundle may have rotated since the last one,
+	// and renewals are far apart.
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: c.Roots.Pool(), ServerName: host, MinVersion: tls.VersionTLS12, Time: c.Clock.Now},
+		ForceAttemptHTTP2: true,
+		DialContext:       c.DialContext,
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+c.Addr+contract.IdentityPath, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("identity service answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	var out contract.CertifyResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("decode certify response: %w", err)
+	}
+	return &out, nil
+}
+
+// buildCertificate pairs the returned chain with our key, refusing a leaf
+// that was not issued for it.
+func buildCertificate(resp *contract.CertifyResponse, key *ecdsa.PrivateKey) (*tls.Certificate, error) {
+	var ders [][]byte
+	for rest := []byte(resp.CertificateChain); ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			ders = append(ders, block.Bytes)
+		}
+	}
+	if len(ders) == 0 {
+		return nil, errors.New("certify response holds no certificate")
+	}
+	leaf, err := x509.ParseCertificate(ders[0])
+	if err != nil {
+		return nil, fmt.Errorf("parse issued leaf: %w", err)
+	}
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
+	if !ok || !pub.Equal(&key.PublicKey) {
+		return nil, errors.New("issued leaf does not match the requested key")
+	}
+	return &tls.Certificate{Certificate: ders, PrivateKey: key, Leaf: leaf}, nil
+}
