@@ -1,6 +1,10 @@
 package identity
 
-import "time"
+import (
+	"time"
+
+	"github.com/meshkeeper/meshkeeper/proxy/clock"
+)
 
 // Renewal happens at RenewFraction of a certificate's remaining lifetime,
 // spread by ±RenewJitter of it so a fleet restarted together does not renew
@@ -29,10 +33,4 @@ func RenewAt(issued, notAfter time.Time, jitter float64) time.Time {
 }
 
 // Backoff returns the wait before retry number attempt (0-based).
-func Backoff(attempt int) time.Duration {
-	d := RetryBase
-	for i := 0; i < attempt && d < RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, RetryMax)
-}
+func Backoff(attempt int) time.Duration { return clock.Exponential(attempt, RetryBase, RetryMax) }

@@ -1,0 +1,91 @@
+// Package discovery keeps the proxy's view of the mesh: a snapshot streamed
+// from the discovery service, and the rule that turns an original destination
+// into the endpoint to dial and the identity it must prove.
+package discovery
+
+import (
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+)
+
+// Target is where a connection or request goes. Identity is empty when the
+// destination is not meshed: then it is reached in plain TCP, untouched.
+type Target struct {
+	Addr     netip.AddrPort
+	Identity string
+}
+
+// Meshed reports whether the target must be reached over mesh mTLS.
+func (t Target) Meshed() bool { return t.Identity != "" }
+
+// table is one immutable snapshot plus its round-robin cursors.
+type table struct {
+	snap    contract.DiscoverySnapshot
+	cursors map[string]*atomic.Uint64
+}
+
+func newTable(snap contract.DiscoverySnapshot) *table {
+	t := &table{snap: snap, cursors: make(map[string]*atomic.Uint64, len(snap.Services))}
+	for key := range snap.Services {
+		t.cursors[key] = new(atomic.Uint64)
+	}
+	return t
+}
+
+// Store holds the latest snapshot; it is safe for concurrent use and keeps the
+// last snapshot when the stream breaks.
+type Store struct {
+	cur atomic.Pointer[table]
+}
+
+// Set installs a snapshot.
+func (s *Store) Set(snap contract.DiscoverySnapshot) { s.cur.Store(newTable(snap)) }
+
+// Synced reports whether any snapshot has arrived.
+func (s *Store) Synced() bool { return s.cur.Load() != nil }
+
+// Revision is the revision of the snapshot in force, 0 before the first.
+func (s *Store) Revision() uint64 {
+	if t := s.cur.Load(); t != nil {
+		return t.snap.Revision
+	}
+	return 0
+}
+
+// Resolve maps an original destination to a target:
+//   - a Service "clusterIP:port" → one of its endpoints, in turn;
+//   - a meshed pod IP → that pod, with its identity;
+//   - anything else (or no snapshot yet) → the destination itself, not meshed.
+func (s *Store) Resolve(dst netip.AddrPort) Target {
+	t := s.cur.Load()
+	if t == nil {
+		return Target{Addr: dst}
+	}
+	key := dst.Addr().Unmap().String() + ":" + strconv.Itoa(int(dst.Port()))
+	if svc, ok := t.snap.Services[key]; ok {
+		if ep, ok := pick(svc.Endpoints, t.cursors[key]); ok {
+			return ep
+		}
+	}
+	if pod, ok := t.snap.Pods[dst.Addr().Unmap().String()]; ok {
+		return Target{Addr: dst, Identity: pod.Identity}
+	}
+	return Target{Addr: dst}
+}
+
+// pick returns the next endpoint with a parseable address in round-robin order.
+func pick(eps []contract.Endpoint, cursor *atomic.Uint64) (Target, bool) {
+	n := uint64(len(eps))
+	for range eps {
+		ep := eps[(cursor.Add(1)-1)%n]
+		ip, err := netip.ParseAddr(ep.IP)
+		if err != nil || ep.Port <= 0 || ep.Port > 65535 {
+			continue
+		}
+		return Target{Addr: netip.AddrPortFrom(ip, uint16(ep.Port)), Identity: ep.Identity}, true
+	}
+	return Target{}, false
+}
