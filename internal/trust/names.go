@@ -1,0 +1,24 @@
+package trust
+
+import "github.com/meshkeeper/meshkeeper/internal/contract"
+
+// Objects the operator owns in the control-plane namespace.
+const (
+	// AnchorSecret holds a generated anchor's certificate and key. Only the
+	// operator can read it: the control plane's RBAC names the issuer alone.
+	AnchorSecret = "meshkeeper-trust-anchor"
+	// IssuerSecret is read by the identity service.
+	IssuerSecret = contract.IssuerSecret
+	// InjectorTLSSecret holds the injector's serving certificate and its CA.
+	InjectorTLSSecret = contract.InjectorTLSSecret
+	// BundleConfigMap is published in every namespace, like kube-root-ca.crt.
+	BundleConfigMap = contract.TrustRootsConfigMap
+	BundleKey       = contract.TrustRootsKey
+
+	keyCert = "tls.crt"
+	keyKey  = "tls.key"
+	keyCA   = "ca.crt"
+)
+
+// systemNamespaces never receive the bundle: nothing there is meshed.
+var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
