@@ -1,0 +1,136 @@
+// Package metrics holds the proxy's golden metrics on a registry of its own.
+// Names and labels come from internal/contract because the operator reads
+// them for upgrade gates and trust convergence.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	c "github.com/meshkeeper/meshkeeper/internal/contract"
+)
+
+// LatencyBuckets reach from 100µs (a loopback hop) to 10s.
+var LatencyBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+// Info reports the values of the build-info labels that change at run time.
+type Info interface {
+	AnchorsLabel() string
+	IssuerLabel() string
+}
+
+// Metrics records requests and connections for both directions.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	connsTotal *prometheus.CounterVec
+	connsOpen  *prometheus.GaugeVec
+	bytes      *prometheus.CounterVec
+}
+
+// New builds the metrics; info is read at every scrape so the build-info
+// series always shows the anchors and issuer in force, with no stale series.
+func New(version string, info Info) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: c.MetricRequestsTotal, Help: "HTTP requests proxied, by outcome.",
+		}, []string{c.LabelDirection, c.LabelStatusCode, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: c.MetricRequestDuration, Help: "Time from request received to response headers sent, seconds.",
+			Buckets: LatencyBuckets,
+		}, []string{c.LabelDirection, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
+		connsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: c.MetricTCPConnectionsTotal, Help: "TCP connections accepted.",
+		}, []string{c.LabelDirection, c.LabelTLS}),
+		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: c.MetricTCPOpenConnections, Help: "TCP connections open now.",
+		}, []string{c.LabelDirection, c.LabelTLS}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: c.MetricTCPBytesTotal, Help: "Bytes relayed on the mesh side of accepted connections.",
+		}, []string{c.LabelDirection, c.LabelTLS, c.LabelFlow}),
+	}
+	m.Registry.MustRegister(m.requests, m.latency, m.connsTotal, m.connsOpen, m.bytes,
+		&buildInfo{version: version, info: info, desc: prometheus.NewDesc(c.MetricBuildInfo,
+			"Proxy version, trusted anchors and current issuer (SHA-256 fingerprints).", []string{c.LabelVersion, c.LabelTrustAnchors, c.LabelIssuer}, nil)},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Request is one completed HTTP request.
+type Request struct {
+	Direction string
+	// Status is the code sent to the client; 0 when none was (transport error).
+	Status         int
+	TransportError bool
+	PeerIdentity   string
+	TLS            bool
+	// Latency is until response headers were sent.
+	Latency time.Duration
+}
+
+// Classify is the success/failure rule: a 5xx or a transport error fails.
+func Classify(status int, transportError bool) string {
+	if transportError || status >= 500 || status == 0 {
+		return c.ClassFailure
+	}
+	return c.ClassSuccess
+}
+
+// ObserveRequest counts a request and its latency.
+func (m *Metrics) ObserveRequest(r Request) {
+	class := Classify(r.Status, r.TransportError)
+	tls := strconv.FormatBool(r.TLS)
+	status := ""
+	if r.Status > 0 {
+		status = strconv.Itoa(r.Status)
+	}
+	m.requests.WithLabelValues(r.Direction, status, class, r.PeerIdentity, tls).Inc()
+	m.latency.WithLabelValues(r.Direction, class, r.PeerIdentity, tls).Observe(r.Latency.Seconds())
+}
+
+// Conn tracks one accepted connection; Read and Wrote count relayed bytes.
+type Conn struct {
+	open  prometheus.Gauge
+	read  prometheus.Counter
+	wrote prometheus.Counter
+}
+
+// ConnOpened counts a new connection until Closed is called.
+func (m *Metrics) ConnOpened(direction string, tls bool) *Conn {
+	t := strconv.FormatBool(tls)
+	m.connsTotal.WithLabelValues(direction, t).Inc()
+	open := m.connsOpen.WithLabelValues(direction, t)
+	open.Inc()
+	return &Conn{
+		open:  open,
+		read:  m.bytes.WithLabelValues(direction, t, "read"),
+		wrote: m.bytes.WithLabelValues(direction, t, "write"),
+	}
+}
+
+func (c *Conn) Read(n int)  { c.read.Add(float64(n)) }
+func (c *Conn) Wrote(n int) { c.wrote.Add(float64(n)) }
+func (c *Conn) Closed()     { c.open.Dec() }
+
+type buildInfo struct {
+	version string
+	info    Info
+	desc    *prometheus.Desc
+}
+
+func (b *buildInfo) Describe(ch chan<- *prometheus.Desc) { ch <- b.desc }
+
+func (b *buildInfo) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(b.desc, prometheus.GaugeValue, 1, b.version, b.info.AnchorsLabel(), b.info.IssuerLabel())
+}
