@@ -1,0 +1,109 @@
+// Package config reads the proxy's whole configuration from the environment
+// the injector sets (contract.Env*).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+)
+
+// Config is everything the proxy needs to run.
+type Config struct {
+	IdentityAddr   string
+	DiscoveryAddr  string
+	TrustDomain    string
+	TrustRootsPath string
+	TokenPath      string
+	PodName        string
+	PodNamespace   string
+	PodIP          string
+	ServiceAccount string
+	// Strict refuses plaintext inbound connections.
+	Strict   bool
+	LogLevel slog.Level
+	// SkipInboundPorts bypass the proxy (proxy-init exempts them); kept for logs.
+	SkipInboundPorts []uint16
+	// FaultFailureRate is the test-only share of inbound HTTP requests answered 503.
+	FaultFailureRate float64
+}
+
+// Identity is the SPIFFE ID this pod's proxy should hold.
+func (c Config) Identity() string {
+	return contract.SPIFFEID(c.TrustDomain, c.PodNamespace, c.ServiceAccount)
+}
+
+// FromEnv parses the configuration; getenv is os.Getenv in production.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		IdentityAddr:   getenv(contract.EnvIdentityAddr),
+		DiscoveryAddr:  getenv(contract.EnvDiscoveryAddr),
+		TrustDomain:    getenv(contract.EnvTrustDomain),
+		TrustRootsPath: getenv(contract.EnvTrustRootsPath),
+		TokenPath:      getenv(contract.EnvTokenPath),
+		PodName:        getenv(contract.EnvPodName),
+		PodNamespace:   getenv(contract.EnvPodNamespace),
+		PodIP:          getenv(contract.EnvPodIP),
+		ServiceAccount: getenv(contract.EnvServiceAccount),
+	}
+	var errs []error
+	for _, req := range []struct{ env, val string }{
+		{contract.EnvIdentityAddr, c.IdentityAddr},
+		{contract.EnvDiscoveryAddr, c.DiscoveryAddr},
+		{contract.EnvTrustDomain, c.TrustDomain},
+		{contract.EnvTrustRootsPath, c.TrustRootsPath},
+		{contract.EnvTokenPath, c.TokenPath},
+		{contract.EnvPodNamespace, c.PodNamespace},
+		{contract.EnvServiceAccount, c.ServiceAccount},
+	} {
+		if req.val == "" {
+			errs = append(errs, fmt.Errorf("%s is required", req.env))
+		}
+	}
+	switch mode := getenv(contract.EnvMTLSMode); mode {
+	case "", contract.MTLSPermissive:
+	case contract.MTLSStrict:
+		c.Strict = true
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want %q or %q", contract.EnvMTLSMode, mode, contract.MTLSPermissive, contract.MTLSStrict))
+	}
+	if lvl := getenv(contract.EnvLogLevel); lvl != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", contract.EnvLogLevel, err))
+		}
+	}
+	ports, err := ParsePorts(getenv(contract.EnvSkipInboundPorts))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", contract.EnvSkipInboundPorts, err))
+	}
+	c.SkipInboundPorts = ports
+	if s := getenv(contract.EnvFaultFailureRate); s != "" {
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil || r < 0 || r > 1 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a number in [0,1]", contract.EnvFaultFailureRate, s))
+		}
+		c.FaultFailureRate = r
+	}
+	return c, errors.Join(errs...)
+}
+
+// ParsePorts reads a comma-separated list of TCP ports; blanks are ignored.
+func ParsePorts(csv string) ([]uint16, error) {
+	var ports []uint16
+	for _, f := range strings.Split(csv, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(f, 10, 16)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("invalid port %q", f)
+		}
+		ports = append(ports, uint16(n))
+	}
+	return ports, nil
+}

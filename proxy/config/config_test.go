@@ -1,0 +1,60 @@
+package config
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+
+	c "github.com/meshkeeper/meshkeeper/internal/contract"
+)
+
+func env(over map[string]string) func(string) string {
+	base := map[string]string{
+		c.EnvIdentityAddr: "meshkeeper-identity.meshkeeper.svc:8080", c.EnvDiscoveryAddr: "meshkeeper-discovery.meshkeeper.svc:8086",
+		c.EnvTrustDomain: "cluster.local", c.EnvTrustRootsPath: "/var/run/meshkeeper/trust/ca-bundle.crt",
+		c.EnvTokenPath: "/var/run/secrets/meshkeeper/token", c.EnvPodNamespace: "app", c.EnvServiceAccount: "web",
+	}
+	for k, v := range over {
+		base[k] = v
+	}
+	return func(k string) string { return base[k] }
+}
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		over    map[string]string
+		check   func(Config) bool
+		wantErr string
+	}{
+		{"defaults: permissive, info, no fault", nil, func(g Config) bool {
+			return !g.Strict && g.LogLevel == slog.LevelInfo && g.FaultFailureRate == 0 && g.Identity() == "spiffe://cluster.local/ns/app/sa/web"
+		}, ""},
+		{"strict", map[string]string{c.EnvMTLSMode: c.MTLSStrict}, func(g Config) bool { return g.Strict }, ""},
+		{"debug and fault", map[string]string{c.EnvLogLevel: "debug", c.EnvFaultFailureRate: "0.25"}, func(g Config) bool {
+			return g.LogLevel == slog.LevelDebug && g.FaultFailureRate == 0.25
+		}, ""},
+		{"skip ports", map[string]string{c.EnvSkipInboundPorts: "22, 3306,"}, func(g Config) bool {
+			return reflect.DeepEqual(g.SkipInboundPorts, []uint16{22, 3306})
+		}, ""},
+		{"bad mode", map[string]string{c.EnvMTLSMode: "off"}, nil, c.EnvMTLSMode},
+		{"fault out of range", map[string]string{c.EnvFaultFailureRate: "1.5"}, nil, c.EnvFaultFailureRate},
+		{"missing identity addr", map[string]string{c.EnvIdentityAddr: ""}, nil, c.EnvIdentityAddr},
+		{"bad port", map[string]string{c.EnvSkipInboundPorts: "70000"}, nil, c.EnvSkipInboundPorts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FromEnv(env(tt.over))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want mention of %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(got) {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,140 @@
+// Package httpfwd proxies HTTP request by request, so every response's status
+// and latency are observed, while the application on either side sees the
+// same headers, bodies, streaming and keep-alive it would see without the mesh.
+package httpfwd
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/metrics"
+	"github.com/meshkeeper/meshkeeper/proxy/upstream"
+)
+
+// ConnInfo describes the downstream connection a request arrived on.
+type ConnInfo struct {
+	// Dst is the connection's original destination.
+	Dst netip.AddrPort
+	// Peer is the verified identity of a meshed client (inbound mTLS only).
+	Peer string
+	// TLS is true when the connection arrived over mesh mTLS.
+	TLS bool
+}
+
+// Config configures one direction's HTTP proxy.
+type Config struct {
+	Direction string
+	Metrics   *metrics.Metrics
+	// Route picks the target of one request; outbound balances per request.
+	Route    func(ConnInfo) discovery.Target
+	Upstream *upstream.Transports
+	// Fault, when set and returning true, answers a request with 503 itself.
+	Fault func() bool
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+// Server serves HTTP on connections handed to it by a listener loop.
+type Server struct {
+	cfg Config
+	ln  *connListener
+	srv *http.Server
+	rp  *httputil.ReverseProxy
+}
+
+// xForwarded are removed by ReverseProxy's Rewrite mode; the mesh must pass
+// them through as the client sent them.
+var xForwarded = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+type connInfoKey struct{}
+
+// infoConn carries ConnInfo from the listener loop into the request context.
+type infoConn struct {
+	net.Conn
+	info ConnInfo
+}
+
+// New starts serving; Close stops it.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, ln: newConnListener(&net.TCPAddr{})}
+	s.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			for _, h := range xForwarded {
+				if v, ok := pr.In.Header[h]; ok {
+					pr.Out.Header[h] = v
+				}
+			}
+		},
+		Transport:     cfg.Upstream,
+		FlushInterval: -1, // stream every write at once: SSE, gRPC, long polls
+		ErrorLog:      slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.transportE = true
+			}
+			cfg.Log.Debug("upstream request failed", "direction", cfg.Direction, "host", r.Host, "err", err)
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.srv = &http.Server{
+		Handler:                      s,
+		Protocols:                    protocols,
+		DisableGeneralOptionsHandler: true, // "OPTIONS *" belongs to the app
+		ErrorLog:                     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if ic, ok := c.(*infoConn); ok {
+				return context.WithValue(ctx, connInfoKey{}, ic.info)
+			}
+			return ctx
+		},
+	}
+	go func() { _ = s.srv.Serve(s.ln) }()
+	return s
+}
+
+// Serve hands a sniffed HTTP connection to the server, which owns it from now on.
+func (s *Server) Serve(conn net.Conn, info ConnInfo) error {
+	return s.ln.push(&infoConn{Conn: conn, info: info})
+}
+
+// Close stops accepting and closes every connection.
+func (s *Server) Close() error { return s.srv.Close() }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
+	start := s.cfg.Now()
+	sw := &statusWriter{ResponseWriter: w, now: s.cfg.Now}
+	target := s.cfg.Route(info)
+	peer, tls := info.Peer, info.TLS
+	if s.cfg.Direction == contract.DirectionOutbound {
+		peer, tls = target.Identity, target.Meshed()
+	}
+	defer func() {
+		end := sw.headersAt
+		if end.IsZero() {
+			end = s.cfg.Now()
+		}
+		s.cfg.Metrics.ObserveRequest(metrics.Request{
+			Direction: s.cfg.Direction, Status: sw.status, TransportError: sw.transportE,
+			PeerIdentity: peer, TLS: tls, Latency: end.Sub(start),
+		})
+	}()
+	if s.cfg.Fault != nil && s.cfg.Fault() {
+		http.Error(sw, "fault injected by the meshkeeper proxy", http.StatusServiceUnavailable)
+		return
+	}
+	s.rp.ServeHTTP(sw, r.WithContext(upstream.WithTarget(r.Context(), target)))
+}

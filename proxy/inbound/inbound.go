@@ -1,0 +1,131 @@
+// Package inbound is the proxy's listener for connections coming into the
+// pod: it terminates mesh mTLS (recognised by its ALPN), enforces the mTLS
+// mode for everything else, and forwards to the application's port.
+package inbound
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/detect"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/httpfwd"
+	"github.com/meshkeeper/meshkeeper/proxy/metrics"
+	"github.com/meshkeeper/meshkeeper/proxy/origdst"
+	"github.com/meshkeeper/meshkeeper/proxy/relay"
+	"github.com/meshkeeper/meshkeeper/proxy/sniff"
+	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
+	"github.com/meshkeeper/meshkeeper/proxy/upstream"
+)
+
+// HandshakeTimeout bounds the mesh TLS handshake of a client.
+const HandshakeTimeout = 10 * time.Second
+
+// Proxy handles redirected inbound connections.
+type Proxy struct {
+	OrigDst origdst.Resolver
+	Mesh    tlsid.Mesh
+	// Strict refuses every connection that is not mesh mTLS.
+	Strict        bool
+	Dialer        *upstream.Dialer
+	HTTP          *httpfwd.Server
+	Metrics       *metrics.Metrics
+	DetectTimeout time.Duration
+	Log           *slog.Logger
+}
+
+// HTTPRoute sends every inbound request to the application on the port the
+// client addressed.
+func HTTPRoute(ci httpfwd.ConnInfo) discovery.Target { return discovery.Target{Addr: ci.Dst} }
+
+// Serve accepts until ctx ends or ln fails.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go p.handle(ctx, conn)
+	}
+}
+
+func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
+	dst, err := p.OrigDst.OriginalDst(conn)
+	if err != nil {
+		p.Log.Debug("inbound connection without original destination", "remote", conn.RemoteAddr(), "err", err)
+		_ = conn.Close()
+		return
+	}
+	sniffed, proto, err := sniff.Protocol(conn, p.DetectTimeout)
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	meshTLS := proto == detect.TLS && offersMeshALPN(sniffed.Prefix())
+	if !meshTLS && p.Strict {
+		p.Log.Debug("refused non-mesh connection in strict mode", "remote", conn.RemoteAddr(), "dst", dst, "protocol", proto)
+		_ = conn.Close()
+		return
+	}
+	// Counting wraps the sniffed stream, so the replayed prefix is counted too.
+	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS))
+	info := httpfwd.ConnInfo{Dst: dst}
+	if meshTLS {
+		tc, peer, err := p.terminate(ctx, stream)
+		if err != nil {
+			p.Log.Info("mesh handshake refused", "remote", conn.RemoteAddr(), "err", err)
+			_ = stream.Close()
+			return
+		}
+		info.Peer, info.TLS = peer, true
+		// What the client proxy carries inside the tunnel is the app's own stream.
+		if sniffed, proto, err = sniff.Protocol(tc, p.DetectTimeout); err != nil {
+			_ = tc.Close()
+			return
+		}
+		stream = sniffed
+	}
+	if proto == detect.HTTP1 || proto == detect.HTTP2 {
+		if err := p.HTTP.Serve(stream, info); err != nil {
+			_ = stream.Close()
+		}
+		return
+	}
+	app, err := p.Dialer.Dial(ctx, discovery.Target{Addr: dst})
+	if err != nil {
+		p.Log.Info("application connect failed", "dst", dst, "err", err)
+		_ = stream.Close()
+		return
+	}
+	relay.Pipe(stream, app)
+}
+
+func (p *Proxy) terminate(ctx context.Context, conn net.Conn) (*tls.Conn, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, HandshakeTimeout)
+	defer cancel()
+	tc := tls.Server(conn, p.Mesh.ServerConfig())
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, "", err
+	}
+	peer, err := tlsid.HandshakePeer(tc.ConnectionState())
+	if err != nil {
+		return nil, "", err
+	}
+	return tc, peer, nil
+}
+
+func offersMeshALPN(hello []byte) bool {
+	protos, err := detect.ClientHelloALPN(hello)
+	return err == nil && slices.Contains(protos, contract.ALPN)
+}

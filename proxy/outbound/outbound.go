@@ -1,0 +1,85 @@
+// Package outbound is the proxy's listener for connections the application
+// opens: it finds where each was going, upgrades meshed destinations to mTLS
+// and proxies HTTP per request; everything else passes through untouched.
+package outbound
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/detect"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/httpfwd"
+	"github.com/meshkeeper/meshkeeper/proxy/metrics"
+	"github.com/meshkeeper/meshkeeper/proxy/origdst"
+	"github.com/meshkeeper/meshkeeper/proxy/relay"
+	"github.com/meshkeeper/meshkeeper/proxy/sniff"
+	"github.com/meshkeeper/meshkeeper/proxy/upstream"
+)
+
+// Proxy handles redirected outbound connections.
+type Proxy struct {
+	OrigDst origdst.Resolver
+	// Resolve maps an original destination to a target (discovery.Store.Resolve).
+	Resolve       func(netip.AddrPort) discovery.Target
+	Dialer        *upstream.Dialer
+	HTTP          *httpfwd.Server
+	Metrics       *metrics.Metrics
+	DetectTimeout time.Duration
+	Log           *slog.Logger
+}
+
+// HTTPRoute is the per-request routing rule the outbound HTTP server uses.
+func HTTPRoute(resolve func(netip.AddrPort) discovery.Target) func(httpfwd.ConnInfo) discovery.Target {
+	return func(ci httpfwd.ConnInfo) discovery.Target { return resolve(ci.Dst) }
+}
+
+// Serve accepts until ctx ends or ln fails.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go p.handle(ctx, conn)
+	}
+}
+
+func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
+	dst, err := p.OrigDst.OriginalDst(conn)
+	if err != nil {
+		p.Log.Debug("outbound connection without original destination", "remote", conn.RemoteAddr(), "err", err)
+		_ = conn.Close()
+		return
+	}
+	target := p.Resolve(dst)
+	conn = metrics.CountConn(conn, p.Metrics.ConnOpened(contract.DirectionOutbound, target.Meshed()))
+	sniffed, proto, err := sniff.Protocol(conn, p.DetectTimeout)
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	if proto == detect.HTTP1 || proto == detect.HTTP2 {
+		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst}); err != nil {
+			_ = conn.Close()
+		}
+		return
+	}
+	up, err := p.Dialer.Dial(ctx, target)
+	if err != nil {
+		p.Log.Info("outbound connect failed", "dst", dst, "target", target.Addr, "identity", target.Identity, "err", err)
+		_ = conn.Close()
+		return
+	}
+	relay.Pipe(sniffed, up)
+}

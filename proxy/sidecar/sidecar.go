@@ -1,0 +1,214 @@
+// Package sidecar wires the proxy together: trust bundle, identity,
+// discovery, metrics, and the inbound, outbound and admin listeners. Every
+// external dependency can be replaced through Options, which is how the
+// loopback tests run two proxies in one process.
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/admin"
+	"github.com/meshkeeper/meshkeeper/proxy/clock"
+	"github.com/meshkeeper/meshkeeper/proxy/config"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/httpfwd"
+	"github.com/meshkeeper/meshkeeper/proxy/identity"
+	"github.com/meshkeeper/meshkeeper/proxy/inbound"
+	"github.com/meshkeeper/meshkeeper/proxy/metrics"
+	"github.com/meshkeeper/meshkeeper/proxy/origdst"
+	"github.com/meshkeeper/meshkeeper/proxy/outbound"
+	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
+	"github.com/meshkeeper/meshkeeper/proxy/trust"
+	"github.com/meshkeeper/meshkeeper/proxy/upstream"
+)
+
+// DefaultDetectTimeout is how long the proxy waits for a client's first bytes
+// before treating the connection as opaque (server-first protocols).
+const DefaultDetectTimeout = time.Second
+
+// Certs is the workload certificate source plus its issuer fingerprint.
+type Certs interface {
+	tlsid.CertSource
+	IssuerLabel() string
+}
+
+// Options configures Run. Zero values mean production behaviour.
+type Options struct {
+	Config  config.Config
+	Version string
+	Log     *slog.Logger
+	Clock   clock.Clock
+
+	// Listeners default to the contract ports (outbound on loopback only).
+	Inbound, Outbound, Admin net.Listener
+	// OrigDst defaults to SO_ORIGINAL_DST.
+	OrigDst origdst.Resolver
+	// Certs defaults to an identity client against Config.IdentityAddr.
+	Certs Certs
+	// Discovery defaults to a store fed by a client of Config.DiscoveryAddr.
+	Discovery *discovery.Store
+	// Random returns uniform values in [0,1) for fault injection.
+	Random        func() float64
+	DetectTimeout time.Duration
+	// Started, if set, is called with the bound listener addresses.
+	Started func(inbound, outbound, admin net.Addr)
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	o = withDefaults(o)
+	cfg, log := o.Config, o.Log
+
+	bundle, err := trust.Load(cfg.TrustRootsPath, log)
+	if err != nil {
+		return err
+	}
+	go bundle.Watch(ctx, o.Clock, trust.PollInterval)
+
+	if o.Certs == nil {
+		client := &identity.Client{
+			Addr: cfg.IdentityAddr, TokenPath: cfg.TokenPath, Identity: cfg.Identity(),
+			Roots: bundle, Clock: o.Clock, Log: log.With("component", "identity"),
+		}
+		go client.Run(ctx)
+		o.Certs = client
+	}
+	if o.Discovery == nil {
+		o.Discovery = &discovery.Store{}
+		client := &discovery.Client{
+			Addr: cfg.DiscoveryAddr, Roots: bundle, Certs: o.Certs, Store: o.Discovery,
+			Clock: o.Clock, Log: log.With("component", "discovery"),
+		}
+		go client.Run(ctx)
+	}
+
+	m := metrics.New(o.Version, buildInfo{bundle, o.Certs})
+	mesh := tlsid.Mesh{Certs: o.Certs, Roots: bundle, TrustDomain: cfg.TrustDomain, Now: o.Clock.Now}
+	dialer := &upstream.Dialer{Mesh: mesh}
+	outTransports, inTransports := &upstream.Transports{Dialer: dialer}, &upstream.Transports{Dialer: dialer}
+	defer outTransports.CloseIdle()
+	defer inTransports.CloseIdle()
+
+	outHTTP := httpfwd.New(httpfwd.Config{
+		Direction: contract.DirectionOutbound, Metrics: m, Route: outbound.HTTPRoute(o.Discovery.Resolve),
+		Upstream: outTransports, Now: o.Clock.Now, Log: log,
+	})
+	defer outHTTP.Close()
+	inHTTP := httpfwd.New(httpfwd.Config{
+		Direction: contract.DirectionInbound, Metrics: m, Route: inbound.HTTPRoute,
+		Upstream: inTransports, Fault: fault(cfg.FaultFailureRate, o.Random), Now: o.Clock.Now, Log: log,
+	})
+	defer inHTTP.Close()
+
+	if err := listenDefaults(&o); err != nil {
+		return err
+	}
+	var listening atomic.Bool
+	ready := func() error {
+		if !listening.Load() {
+			return errors.New("listeners not up")
+		}
+		if o.Certs.Current() == nil {
+			return tlsid.ErrNoCertificate
+		}
+		return nil
+	}
+	adminSrv := &http.Server{Handler: admin.Handler(m.Registry, ready), ReadHeaderTimeout: 10 * time.Second}
+	defer adminSrv.Close()
+
+	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
+		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionInbound)}
+	out := &outbound.Proxy{OrigDst: o.OrigDst, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
+		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionOutbound)}
+
+	errc := make(chan error, 3)
+	go func() { errc <- in.Serve(ctx, o.Inbound) }()
+	go func() { errc <- out.Serve(ctx, o.Outbound) }()
+	go func() {
+		if err := adminSrv.Serve(o.Admin); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	listening.Store(true)
+	if o.Started != nil {
+		o.Started(o.Inbound.Addr(), o.Outbound.Addr(), o.Admin.Addr())
+	}
+	log.Info("proxy started", "version", o.Version, "identity", cfg.Identity(), "strict", cfg.Strict,
+		"inbound", o.Inbound.Addr(), "outbound", o.Outbound.Addr(), "admin", o.Admin.Addr())
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("listener failed: %w", err)
+		}
+		<-ctx.Done()
+		return nil
+	}
+}
+
+func withDefaults(o Options) Options {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.OrigDst == nil {
+		o.OrigDst = origdst.Kernel{}
+	}
+	if o.Random == nil {
+		o.Random = rand.Float64
+	}
+	if o.DetectTimeout == 0 {
+		o.DetectTimeout = DefaultDetectTimeout
+	}
+	return o
+}
+
+func listenDefaults(o *Options) error {
+	for _, l := range []struct {
+		ln   *net.Listener
+		addr string
+	}{
+		{&o.Inbound, ":" + strconv.Itoa(contract.ProxyInboundPort)},
+		{&o.Outbound, "127.0.0.1:" + strconv.Itoa(contract.ProxyOutboundPort)},
+		{&o.Admin, ":" + strconv.Itoa(contract.ProxyAdminPort)},
+	} {
+		if *l.ln != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return err
+		}
+		*l.ln = ln
+	}
+	return nil
+}
+
+// fault returns the test-only fault decision, or nil when disabled.
+func fault(rate float64, random func() float64) func() bool {
+	if rate <= 0 {
+		return nil
+	}
+	return func() bool { return random() < rate }
+}
+
+type buildInfo struct {
+	bundle *trust.Bundle
+	certs  Certs
+}
+
+func (b buildInfo) AnchorsLabel() string { return b.bundle.AnchorsLabel() }
+func (b buildInfo) IssuerLabel() string  { return b.certs.IssuerLabel() }
