@@ -22,7 +22,7 @@ help: ## Show this help.
 ##@ Development
 .PHONY: manifests
 manifests: ## Generate the CRD and RBAC manifests from the API markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/...;./internal/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods.
@@ -75,7 +75,8 @@ deploy: manifests ## Deploy the operator (config/default) with the manager image
 	$(KUBECTL) kustomize config/default | sed "s|ghcr.io/meshkeeper/manager:latest|$(IMG)|" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
-undeploy: ## Remove the operator deployed by `make deploy`.
+undeploy: ## Remove the operator deployed by `make deploy` (installations first, while the operator can still finalize them).
+	-$(KUBECTL) delete meshinstallations --all --wait --timeout=5m
 	$(KUBECTL) kustomize config/default | $(KUBECTL) delete --ignore-not-found -f -
 
 # Fragments owned by the parts of the tree they build or test.

@@ -14,17 +14,17 @@ type MeshInstallationSpec struct {
 	Version string `json:"version"`
 
 	// ControlPlane configures the mesh control plane.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={namespace: "meshkeeper-system", replicas: 1}
 	// +optional
 	ControlPlane ControlPlaneSpec `json:"controlPlane,omitempty"`
 
 	// Trust configures the mesh's trust anchor and identity issuer.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={trustDomain: "cluster.local"}
 	// +optional
 	Trust TrustSpec `json:"trust,omitempty"`
 
 	// DataPlane configures which namespaces are meshed and how.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={mtlsMode: "permissive"}
 	// +optional
 	DataPlane DataPlaneSpec `json:"dataPlane,omitempty"`
 
@@ -34,9 +34,9 @@ type MeshInstallationSpec struct {
 }
 
 // ControlPlaneSpec configures the control plane.
-// +kubebuilder:validation:XValidation:rule="self.namespace == oldSelf.namespace",message="controlPlane.namespace is immutable"
 type ControlPlaneSpec struct {
 	// Namespace the control plane is installed in. Immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="controlPlane.namespace is immutable"
 	// +kubebuilder:default=meshkeeper-system
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -64,9 +64,9 @@ type ControlPlaneSpec struct {
 }
 
 // TrustSpec configures the mesh's PKI.
-// +kubebuilder:validation:XValidation:rule="self.trustDomain == oldSelf.trustDomain",message="trust.trustDomain is immutable"
 type TrustSpec struct {
 	// TrustDomain of the workload identities (spiffe://<trustDomain>/ns/<ns>/sa/<sa>). Immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="trust.trustDomain is immutable"
 	// +kubebuilder:default=cluster.local
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
@@ -76,12 +76,12 @@ type TrustSpec struct {
 	// Anchor is the lifetime of the self-signed trust anchor the operator generates.
 	// +kubebuilder:default={validity: "8760h", renewBefore: "720h"}
 	// +optional
-	Anchor CertificateLifetime `json:"anchor,omitempty"`
+	Anchor *CertificateLifetime `json:"anchor,omitempty"`
 
 	// Issuer is the lifetime of the intermediate issuer that signs workload certificates.
 	// +kubebuilder:default={validity: "720h", renewBefore: "168h"}
 	// +optional
-	Issuer CertificateLifetime `json:"issuer,omitempty"`
+	Issuer *CertificateLifetime `json:"issuer,omitempty"`
 
 	// AnchorSecretRef names a Secret (keys tls.crt and tls.key) holding a
 	// user-provided trust anchor to use instead of a generated one. The Secret
@@ -95,9 +95,11 @@ type TrustSpec struct {
 // +kubebuilder:validation:XValidation:rule="duration(self.validity) >= duration('1m')",message="validity must be at least 1m"
 type CertificateLifetime struct {
 	// Validity is the certificate's lifetime, e.g. "8760h".
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(h|m|s))+$`
 	Validity metav1.Duration `json:"validity"`
 	// RenewBefore is how long before expiry the certificate is replaced, e.g. "720h".
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(h|m|s))+$`
 	RenewBefore metav1.Duration `json:"renewBefore"`
 }

@@ -34,7 +34,9 @@ type Manager struct {
 type Material struct {
 	Anchor       *pki.KeyPair
 	AnchorSource string
-	Issuer       *pki.KeyPair
+	// AnchorGenerated is set when this pass generated the trust anchor.
+	AnchorGenerated bool
+	Issuer          *pki.KeyPair
 	// IssuerRenewed is set when this pass issued a new issuer, with the reason.
 	IssuerRenewed string
 	// WebhookCABundle is the PEM CA the apiserver uses to verify the injector.
@@ -54,7 +56,7 @@ func (m *Manager) Reconcile(ctx context.Context, mi *meshv1.MeshInstallation) (*
 	}
 	out := &Material{}
 	var err error
-	if out.Anchor, out.AnchorSource, err = m.ensureAnchor(ctx, mi, now); err != nil {
+	if out.Anchor, out.AnchorSource, out.AnchorGenerated, err = m.ensureAnchor(ctx, mi, now); err != nil {
 		return nil, err
 	}
 	if out.Issuer, out.IssuerRenewed, err = m.ensureIssuer(ctx, mi, out.Anchor, now); err != nil {
@@ -70,7 +72,7 @@ func (m *Manager) Reconcile(ctx context.Context, mi *meshv1.MeshInstallation) (*
 		return nil, err
 	}
 	out.NextCheck = NextCheck(now,
-		pki.RenewalTime(out.Issuer.Cert, mi.Spec.Trust.Issuer.RenewBefore.Duration),
+		pki.RenewalTime(out.Issuer.Cert, mi.Spec.Trust.IssuerLifetime().RenewBefore.Duration),
 		pki.RenewalTime(webhookServing.Cert, webhookRenewBefore))
 	return out, nil
 }
@@ -85,38 +87,38 @@ func (m *Manager) ensureNamespace(ctx context.Context, name, installation string
 	return err
 }
 
-func (m *Manager) ensureAnchor(ctx context.Context, mi *meshv1.MeshInstallation, now time.Time) (*pki.KeyPair, string, error) {
+func (m *Manager) ensureAnchor(ctx context.Context, mi *meshv1.MeshInstallation, now time.Time) (kp *pki.KeyPair, source string, generated bool, err error) {
 	ns := mi.Spec.ControlPlane.Namespace
 	if ref := mi.Spec.Trust.AnchorSecretRef; ref != nil {
-		kp, err := m.readKeyPair(ctx, ns, ref.Name)
+		kp, err = m.readKeyPair(ctx, ns, ref.Name)
 		if err != nil {
-			return nil, "", reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s: %v", ns, ref.Name, err)
+			return nil, "", false, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s: %v", ns, ref.Name, err)
 		}
 		if err := pki.ValidateAnchor(kp, now); err != nil {
-			return nil, "", reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s is not usable: %v", ns, ref.Name, err)
+			return nil, "", false, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s is not usable: %v", ns, ref.Name, err)
 		}
-		return kp, meshv1.SourceUserProvided, nil
+		return kp, meshv1.SourceUserProvided, false, nil
 	}
-	kp, err := m.readKeyPair(ctx, ns, AnchorSecret)
+	kp, err = m.readKeyPair(ctx, ns, AnchorSecret)
 	if apierrors.IsNotFound(err) {
-		kp, err = pki.GenerateAnchor(pki.AnchorRequest{TrustDomain: mi.Spec.Trust.TrustDomain, Now: now, Validity: mi.Spec.Trust.Anchor.Validity.Duration})
+		kp, err = pki.GenerateAnchor(pki.AnchorRequest{TrustDomain: mi.Spec.Trust.TrustDomain, Now: now, Validity: mi.Spec.Trust.AnchorLifetime().Validity.Duration})
 		if err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
 		if err := m.writeSecret(ctx, ns, AnchorSecret, mi.Name, map[string][]byte{keyCert: kp.CertPEM, keyKey: kp.KeyPEM}); err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
-		return kp, meshv1.SourceGenerated, nil
+		return kp, meshv1.SourceGenerated, true, nil
 	}
 	if err != nil {
 		// A corrupt generated anchor is never replaced silently: every workload
 		// certificate chains to it.
-		return nil, "", reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "trust anchor Secret %s/%s: %v", ns, AnchorSecret, err)
+		return nil, "", false, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "trust anchor Secret %s/%s: %v", ns, AnchorSecret, err)
 	}
 	if err := pki.ValidateAnchor(kp, now); err != nil {
-		return nil, "", reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "trust anchor %s/%s: %v", ns, AnchorSecret, err)
+		return nil, "", false, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "trust anchor %s/%s: %v", ns, AnchorSecret, err)
 	}
-	return kp, meshv1.SourceGenerated, nil
+	return kp, meshv1.SourceGenerated, false, nil
 }
 
 func (m *Manager) ensureIssuer(ctx context.Context, mi *meshv1.MeshInstallation, anchor *pki.KeyPair, now time.Time) (*pki.KeyPair, string, error) {
@@ -131,11 +133,11 @@ func (m *Manager) ensureIssuer(ctx context.Context, mi *meshv1.MeshInstallation,
 	case !apierrors.IsNotFound(err):
 		return nil, "", err
 	}
-	d := DecideIssuer(current, anchor, mi.Spec.Trust.Issuer.RenewBefore.Duration, now)
+	d := DecideIssuer(current, anchor, mi.Spec.Trust.IssuerLifetime().RenewBefore.Duration, now)
 	if !d.Issue {
 		return current, "", nil
 	}
-	issuer, err := pki.GenerateIssuer(pki.IssuerRequest{Anchor: anchor, TrustDomain: mi.Spec.Trust.TrustDomain, Now: now, Validity: mi.Spec.Trust.Issuer.Validity.Duration})
+	issuer, err := pki.GenerateIssuer(pki.IssuerRequest{Anchor: anchor, TrustDomain: mi.Spec.Trust.TrustDomain, Now: now, Validity: mi.Spec.Trust.IssuerLifetime().Validity.Duration})
 	if err != nil {
 		return nil, "", err
 	}

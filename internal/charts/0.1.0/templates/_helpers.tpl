@@ -1,7 +1,7 @@
 {{- define "mk.labels" -}}
 app.kubernetes.io/name: meshkeeper
 app.kubernetes.io/part-of: meshkeeper
-app.kubernetes.io/managed-by: meshkeeper-operator
+app.kubernetes.io/managed-by: Helm
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
 

@@ -1,0 +1,126 @@
+// Package controllers holds the thin reconcilers: fetch, finalizer, pause, one
+// deferred status patch, then hand off to internal/lifecycle.
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/lifecycle"
+	"github.com/meshkeeper/meshkeeper/internal/reconcileerr"
+)
+
+// Finalizer holds a MeshInstallation until its control plane and trust objects are removed.
+const Finalizer = "mesh.meshkeeper.io/finalizer"
+
+// MeshInstallationReconciler reconciles MeshInstallation objects.
+type MeshInstallationReconciler struct {
+	client.Client
+	Lifecycle *lifecycle.Reconciler
+}
+
+// +kubebuilder:rbac:groups=mesh.meshkeeper.io,resources=meshinstallations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=mesh.meshkeeper.io,resources=meshinstallations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=mesh.meshkeeper.io,resources=meshinstallations/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=configmaps;serviceaccounts;services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=meshkeeper-system,resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+
+// Reconcile brings one MeshInstallation towards its spec.
+func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	mi := &meshv1.MeshInstallation{}
+	if err := r.Get(ctx, req.NamespacedName, mi); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !mi.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, mi)
+	}
+	if controllerutil.AddFinalizer(mi, Finalizer) {
+		if err := r.Update(ctx, mi); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	base := mi.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(base.Status, mi.Status) {
+			return
+		}
+		if err := r.Status().Patch(ctx, mi, client.MergeFrom(base)); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	if mi.Spec.Paused {
+		meta.SetStatusCondition(&mi.Status.Conditions, metav1.Condition{
+			Type: meshv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: meshv1.ReasonPaused,
+			Message: "reconciliation is paused (spec.paused)", ObservedGeneration: mi.Generation,
+		})
+		return ctrl.Result{}, nil
+	}
+	after, err := r.Lifecycle.Run(ctx, mi)
+	return reconcileerr.Result(err, after)
+}
+
+func (r *MeshInstallationReconciler) finalize(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	if !controllerutil.ContainsFinalizer(mi, Finalizer) {
+		return nil
+	}
+	if err := r.Lifecycle.Finalize(ctx, mi); err != nil {
+		return err
+	}
+	controllerutil.RemoveFinalizer(mi, Finalizer)
+	return r.Update(ctx, mi)
+}
+
+// SetupWithManager watches installations, the Deployments they render (for
+// readiness and drift) and new namespaces (to publish the trust bundle there).
+func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&meshv1.MeshInstallation{}).
+		Owns(&appsv1.Deployment{}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
+			builder.WithPredicates(predicate.Funcs{
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				DeleteFunc:  func(event.DeleteEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
+		Named("meshinstallation").
+		Complete(r)
+}
+
+func (r *MeshInstallationReconciler) allInstallations(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list meshv1.MeshInstallationList
+	if err := r.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list installations for a new namespace")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, mi := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&mi)})
+	}
+	return reqs
+}

@@ -1,0 +1,103 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+)
+
+// The suite runs one API server (etcd + kube-apiserver built from Go modules,
+// see test/tools) and one manager with the real controller and Helm. Nothing
+// runs Deployments here, so tests mark them available themselves.
+var (
+	k8s        client.Client
+	reconciler *MeshInstallationReconciler
+	scheme     = runtime.NewScheme()
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Println("KUBEBUILDER_ASSETS is unset: run `make test-unit` (it builds etcd and kube-apiserver first)")
+		os.Exit(1)
+	}
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(meshv1.AddToScheme(scheme))
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Println("start envtest:", err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	code := func() int {
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+			Scheme:  scheme,
+			Metrics: metricsserver.Options{BindAddress: "0"},
+			Cache:   CacheOptions(),
+			Client:  ClientOptions(),
+		})
+		if err != nil {
+			fmt.Println("manager:", err)
+			return 1
+		}
+		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{})
+		if err := reconciler.SetupWithManager(mgr); err != nil {
+			fmt.Println("setup:", err)
+			return 1
+		}
+		go func() {
+			defer close(stopped)
+			if err := mgr.Start(ctx); err != nil {
+				fmt.Println("manager stopped:", err)
+			}
+		}()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			fmt.Println("cache did not sync")
+			return 1
+		}
+		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+		if err != nil {
+			fmt.Println("client:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	cancel()
+	select { // let the manager release its watches before the API server stops
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Println("stop envtest:", err)
+	}
+	os.Exit(code)
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("TEST_VERBOSE") != "" {
+		return zapcore.DebugLevel
+	}
+	return zapcore.ErrorLevel
+}

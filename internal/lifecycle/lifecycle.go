@@ -1,0 +1,180 @@
+// Package lifecycle runs the phases of one MeshInstallation in order — check
+// the spec, establish trust, converge the control-plane release, observe
+// readiness — and turns what it saw into status.
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane"
+	"github.com/meshkeeper/meshkeeper/internal/helm"
+	"github.com/meshkeeper/meshkeeper/internal/pki"
+	"github.com/meshkeeper/meshkeeper/internal/reconcileerr"
+	"github.com/meshkeeper/meshkeeper/internal/status"
+	"github.com/meshkeeper/meshkeeper/internal/trust"
+	"github.com/meshkeeper/meshkeeper/internal/versions"
+)
+
+// ResyncInterval bounds how long a healthy installation goes unchecked, so
+// drift in objects without a watch (Services, webhook) is still repaired.
+const ResyncInterval = 5 * time.Minute
+
+// Reconciler runs the phases. Its dependencies are injected so tests can use
+// a fake clock and a real (envtest) API server.
+type Reconciler struct {
+	Client    client.Client
+	Trust     *trust.Manager
+	Installer *controlplane.Installer
+	Clock     clock.PassiveClock
+	Recorder  events.EventRecorder
+}
+
+// Run reconciles an installation that is neither paused nor being deleted. It
+// fills mi.Status and returns when to look again.
+func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time.Duration, error) {
+	obs := status.Observation{Generation: mi.Generation}
+	mi.Status.SupportedVersions = versions.Supported()
+	requeue, err := r.run(ctx, mi, &obs)
+	stalledErr, stalled := reconcileerr.AsStalled(err)
+	switch {
+	case stalled:
+		obs.StalledReason, obs.StalledMessage = stalledErr.Reason, stalledErr.Error()
+		r.event(mi, "Warning", stalledErr.Reason, "Reconcile", "%s", stalledErr.Error())
+	case err != nil:
+		obs.Err = err
+	}
+	for _, c := range status.Conditions(obs) {
+		meta.SetStatusCondition(&mi.Status.Conditions, c)
+	}
+	if err == nil || stalled {
+		// The spec was acted on (or judged impossible): say which generation.
+		mi.Status.ObservedGeneration = mi.Generation
+	}
+	return requeue, err
+}
+
+func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *status.Observation) (time.Duration, error) {
+	// Bad input stops here, before anything is created or changed.
+	if _, err := controlplane.Resolve(mi, nil); err != nil {
+		return 0, err
+	}
+	material, err := r.Trust.Reconcile(ctx, mi)
+	if err != nil {
+		return 0, err
+	}
+	r.recordTrust(mi, material, obs)
+
+	want, err := controlplane.Resolve(mi, material.WebhookCABundle)
+	if err != nil {
+		return 0, err
+	}
+	rel, relErr := r.Installer.Reconcile(ctx, mi, want)
+	r.recordRelease(mi, rel, want, obs)
+	if err := r.observeDeployments(ctx, mi, obs); err != nil {
+		return 0, err
+	}
+	if relErr != nil {
+		return 0, relErr
+	}
+	next := material.NextCheck.Sub(r.Clock.Now())
+	return min(max(next, time.Second), ResyncInterval), nil
+}
+
+// Finalize removes what the installation created: the control-plane release
+// and the trust objects. User workloads and namespaces are left alone.
+func (r *Reconciler) Finalize(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	if err := r.Installer.Uninstall(ctx, mi); err != nil {
+		return fmt.Errorf("uninstall control plane: %w", err)
+	}
+	if err := r.Trust.Cleanup(ctx, mi); err != nil {
+		return fmt.Errorf("remove trust objects: %w", err)
+	}
+	return nil
+}
+
+func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, m *trust.Material, obs *status.Observation) {
+	now := r.Clock.Now()
+	mi.Status.Trust.Anchor = certStatus(m.Anchor, m.AnchorSource)
+	mi.Status.Trust.Issuer = certStatus(m.Issuer, meshv1.SourceGenerated)
+	mi.Status.Trust.BundleFingerprints = nil
+	for _, c := range m.Bundle {
+		mi.Status.Trust.BundleFingerprints = append(mi.Status.Trust.BundleFingerprints, pki.Fingerprint(c))
+	}
+	if m.AnchorGenerated {
+		r.event(mi, "Normal", "AnchorGenerated", "Generate", "Generated trust anchor %s valid until %s",
+			pki.Fingerprint(m.Anchor.Cert), m.Anchor.Cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if m.IssuerRenewed != "" {
+		r.event(mi, "Normal", "IssuerIssued", "Issue", "Issued identity issuer %s valid until %s: %s",
+			pki.Fingerprint(m.Issuer.Cert), m.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339), m.IssuerRenewed)
+	}
+	obs.TrustObserved = true
+	anchorRenewal := pki.RenewalTime(m.Anchor.Cert, mi.Spec.Trust.AnchorLifetime().RenewBefore.Duration)
+	if !now.Before(anchorRenewal) {
+		obs.TrustReady, obs.TrustReason = false, meshv1.ReasonAnchorExpiring
+		obs.TrustMessage = fmt.Sprintf("%s trust anchor %s expires at %s and must be replaced",
+			m.AnchorSource, short(pki.Fingerprint(m.Anchor.Cert)), m.Anchor.Cert.NotAfter.UTC().Format(time.RFC3339))
+		r.event(mi, "Warning", meshv1.ReasonAnchorExpiring, "Check", "%s", obs.TrustMessage)
+		return
+	}
+	obs.TrustReady, obs.TrustReason = true, meshv1.ReasonReady
+	obs.TrustMessage = fmt.Sprintf("anchor %s (%s) valid until %s; issuer %s valid until %s",
+		short(pki.Fingerprint(m.Anchor.Cert)), m.AnchorSource, m.Anchor.Cert.NotAfter.UTC().Format(time.RFC3339),
+		short(pki.Fingerprint(m.Issuer.Cert)), m.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339))
+}
+
+func (r *Reconciler) recordRelease(mi *meshv1.MeshInstallation, rel *helm.Release, want *controlplane.Desired, obs *status.Observation) {
+	if rel == nil {
+		return
+	}
+	obs.ReleaseExists, obs.ReleaseStatus, obs.ReleaseRevision = true, string(rel.Status), rel.Revision
+	obs.ReleaseInSync = rel.Digest == want.Digest
+	if rel.Status == helm.StatusDeployed {
+		mi.Status.InstalledVersion = rel.ChartVersion
+	}
+	st := mi.Status.ControlPlane
+	if st.FailedDigest != "" && rel.LastDeployedRevision > 0 && !obs.ReleaseInSync {
+		obs.UpgradeFailedMessage = fmt.Sprintf("upgrade to %s failed %d time(s); running revision %d (%s)",
+			mi.Spec.Version, st.Failures, rel.LastDeployedRevision, mi.Status.InstalledVersion)
+	}
+}
+
+func (r *Reconciler) observeDeployments(ctx context.Context, mi *meshv1.MeshInstallation, obs *status.Observation) error {
+	var deps appsv1.DeploymentList
+	if err := r.Client.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
+		client.MatchingLabels{contract.InstallationLabel: mi.Name}); err != nil {
+		return err
+	}
+	rd := controlplane.ObserveReadiness(deps.Items)
+	obs.DeploymentsSeen, obs.ReadyReplicas, obs.DesiredReplicas, obs.NotReady = rd.Seen, rd.ReadyReplicas, rd.DesiredReplicas, rd.NotReady
+	mi.Status.ControlPlane.ReadyReplicas, mi.Status.ControlPlane.DesiredReplicas = rd.ReadyReplicas, rd.DesiredReplicas
+	return nil
+}
+
+func (r *Reconciler) event(mi *meshv1.MeshInstallation, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(mi, nil, eventType, reason, action, note, args...)
+	}
+}
+
+func certStatus(kp *pki.KeyPair, source string) *meshv1.CertificateStatus {
+	return &meshv1.CertificateStatus{
+		Fingerprint: pki.Fingerprint(kp.Cert),
+		NotBefore:   metav1.NewTime(kp.Cert.NotBefore),
+		NotAfter:    metav1.NewTime(kp.Cert.NotAfter),
+		Source:      source,
+	}
+}
+
+func short(fp string) string { return fp[:12] }
