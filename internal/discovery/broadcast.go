@@ -1,0 +1,82 @@
+package discovery
+
+import (
+	"encoding/json"
+	"reflect"
+	"sync"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+)
+
+// Published is a numbered snapshot and its encoded stream line.
+type Published struct {
+	Snapshot contract.DiscoverySnapshot
+	// Line is the JSON encoding followed by '\n', shared by every watcher.
+	Line []byte
+}
+
+// Broadcaster holds the latest snapshot and wakes subscribers when it changes.
+// Slow subscribers never block it: each only ever needs the latest snapshot.
+type Broadcaster struct {
+	mu       sync.Mutex
+	latest   *Published
+	revision uint64
+	subs     map[chan struct{}]struct{}
+}
+
+// NewBroadcaster returns an empty Broadcaster (no snapshot yet).
+func NewBroadcaster() *Broadcaster {
+	return &Broadcaster{subs: map[chan struct{}]struct{}{}}
+}
+
+// Publish numbers and stores snap if its content differs from the latest, and
+// reports whether it did.
+func (b *Broadcaster) Publish(snap contract.DiscoverySnapshot) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.latest != nil && reflect.DeepEqual(b.latest.Snapshot.Pods, snap.Pods) &&
+		reflect.DeepEqual(b.latest.Snapshot.Services, snap.Services) {
+		return false, nil
+	}
+	snap.Revision = b.revision + 1
+	line, err := json.Marshal(snap)
+	if err != nil {
+		return false, err
+	}
+	b.revision = snap.Revision
+	b.latest = &Published{Snapshot: snap, Line: append(line, '\n')}
+	for ch := range b.subs {
+		select {
+		case ch <- struct{}{}:
+		default: // already notified; it will read the latest
+		}
+	}
+	return true, nil
+}
+
+// Latest returns the newest snapshot, or nil before the first.
+func (b *Broadcaster) Latest() *Published {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.latest
+}
+
+// Subscribe returns a channel signalled after every publish and a cancel func.
+func (b *Broadcaster) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.mu.Lock()
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs, ch)
+		b.mu.Unlock()
+	}
+}
+
+// Subscribers counts current subscribers.
+func (b *Broadcaster) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
