@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds etcd and the Kubernetes commands from Go modules into a cache shared by
 # every checkout on this machine, so CI and later runs reuse them.
-#   test/tools/build.sh        -> prints the bin dir after making sure it is complete
+#   test/tools/build.sh          -> prints the bin dir after making sure it is complete
+#   test/tools/build.sh coredns  -> prints the path of the CoreDNS binary (built on first use)
 # Nothing is downloaded except through the Go module proxy.
 set -euo pipefail
 
@@ -10,13 +11,30 @@ kube_version=$(cd "$here/kube" && go list -m -f "{{.Version}}" k8s.io/kubernetes
 etcd_version=$(cd "$here/etcd" && go list -m -f "{{.Version}}" go.etcd.io/etcd/server/v3)
 cache=${MESHKEEPER_CACHE:-$HOME/.cache/meshkeeper}
 bin="$cache/kube-$kube_version-etcd-$etcd_version/bin"
+coredns_version=v1.14.7
 kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
-mkdir -p "$bin"
 log() { echo "[assets] $*" >&2; }
 
 # CGO stays off for every build so the build cache is shared and binaries are static.
 export CGO_ENABLED=0
+
+# CoreDNS builds as is with `go install` (no replace directives); it runs in-cluster
+# from an image the harness makes, so it gets a cache dir of its own.
+if [ "${1:-}" = coredns ]; then
+  dns_bin="$cache/coredns-$coredns_version/bin"
+  if [ ! -x "$dns_bin/coredns" ]; then
+    log "building CoreDNS $coredns_version (about 2 minutes cold)..."
+    start=$SECONDS
+    mkdir -p "$dns_bin"
+    GOBIN="$dns_bin" GOFLAGS=-trimpath go install "github.com/coredns/coredns@$coredns_version"
+    log "CoreDNS built in $((SECONDS - start))s"
+  fi
+  echo "$dns_bin/coredns"
+  exit 0
+fi
+
+mkdir -p "$bin"
 
 if [ ! -x "$bin/etcd" ]; then
   log "building etcd $etcd_version (about a minute)..."

@@ -1,0 +1,90 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/versions"
+)
+
+// SampleAppImage is the demo and e2e workload.
+const SampleAppImage = "meshkeeper.local/sampleapp:dev"
+
+// versionVar is the link-time version variable every binary carries.
+const versionVar = "github.com/meshkeeper/meshkeeper/internal/buildinfo.Version"
+
+// Item is one image to build: a Go main package at a version.
+type Item struct {
+	Ref     string
+	Package string // relative to the repo, e.g. ./cmd/proxy
+	Version string
+	User    string
+}
+
+// Plan lists every image of this checkout: the manager, the three mesh images
+// of every shipped release, and the sample app.
+func Plan(managerImg, managerVersion, registry string) []Item {
+	items := []Item{{Ref: managerImg, Package: "./cmd/manager", Version: managerVersion, User: NonRoot}}
+	for _, v := range versions.Supported() {
+		r, err := versions.Lookup(v)
+		if err != nil {
+			panic(err) // Supported and Lookup read the same table
+		}
+		cp, proxy, proxyInit := r.Images(registry)
+		items = append(items,
+			Item{Ref: cp, Package: "./cmd/controlplane", Version: r.ProxyVersion, User: NonRoot},
+			Item{Ref: proxy, Package: "./cmd/proxy", Version: r.ProxyVersion,
+				User: strconv.Itoa(contract.ProxyUID) + ":" + strconv.Itoa(contract.ProxyUID)},
+			// proxy-init programs the pod's netfilter rules: it needs root with NET_ADMIN.
+			Item{Ref: proxyInit, Package: "./cmd/proxy-init", Version: r.ProxyVersion, User: "0:0"},
+		)
+	}
+	return append(items, Item{Ref: SampleAppImage, Package: "./test/apps/sampleapp", Version: managerVersion, User: NonRoot})
+}
+
+// BuildAll compiles each item's binary (static, trimmed, version stamped) into
+// outDir and assembles its image. Items whose package fails to build are
+// returned as skipped with the compiler's message logged.
+func BuildAll(ctx context.Context, repo, outDir string, items []Item, log func(string, ...any)) (map[string]v1.Image, []string, error) {
+	built := map[string]v1.Image{}
+	var skipped []string
+	for _, it := range items {
+		name := filepath.Base(it.Package)
+		bin := filepath.Join(outDir, "bin", it.Version, name)
+		log("go build %s (version %s) -> %s", it.Package, it.Version, it.Ref)
+		if err := GoBuild(ctx, repo, bin, it.Package, "-X "+versionVar+"="+it.Version); err != nil {
+			log("skipping %s: %v", it.Ref, err)
+			skipped = append(skipped, it.Ref)
+			continue
+		}
+		img, err := Build(Spec{Ref: it.Ref, Binary: bin, Entrypoint: "/" + name, User: it.User})
+		if err != nil {
+			return nil, nil, err
+		}
+		built[it.Ref] = img
+	}
+	return built, skipped, nil
+}
+
+// GoBuild builds a static binary of pkg (relative to repo) with CGO off and
+// -trimpath, the same settings as every other build so the cache is shared.
+func GoBuild(ctx context.Context, repo, out, pkg, ldflags string) error {
+	args := []string{"build", "-trimpath", "-o", out}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
