@@ -180,6 +180,13 @@ func TestInvalidValuesStallWithoutARelease(t *testing.T) {
 	if v, _ := latestRevision(t, "mk-badvalues"); v != 0 {
 		t.Fatalf("a release was left behind by values that do not render")
 	}
+	if err := k8s.Get(ctx, client.ObjectKey{Name: "mk-badvalues"}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("values that do not render still created the control-plane namespace: %v", err)
+	}
+	c := findCondition(getInstallation(t, "badvalues"), meshv1.ConditionStalled)
+	if !strings.Contains(c.Message, "leafTTL") {
+		t.Errorf("the message should point at the bad value: %q", c.Message)
+	}
 }
 
 func TestInvalidUserAnchorStalls(t *testing.T) {

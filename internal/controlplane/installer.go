@@ -21,6 +21,7 @@ import (
 // HelmClient is the part of helm.Manager the installer uses.
 type HelmClient interface {
 	Get(ctx context.Context, namespace, name string) (*helm.Release, error)
+	Validate(ctx context.Context, req helm.InstallRequest) error
 	Install(ctx context.Context, req helm.InstallRequest) (*helm.Release, error)
 	Upgrade(ctx context.Context, req helm.InstallRequest) (*helm.Release, error)
 	Rollback(ctx context.Context, namespace, name string, toRevision int) (*helm.Release, error)
@@ -105,14 +106,7 @@ func (in *Installer) Reconcile(ctx context.Context, mi *meshv1.MeshInstallation,
 func (in *Installer) act(ctx context.Context, mi *meshv1.MeshInstallation, want *Desired, rel *helm.Release, d state.Decision) error {
 	ns := mi.Spec.ControlPlane.Namespace
 	st := &mi.Status.ControlPlane
-	req := helm.InstallRequest{
-		ReleaseName: ReleaseName, Namespace: ns, Chart: want.Chart, Values: want.Values, Digest: want.Digest,
-		Owner: helm.Owner{
-			APIVersion: meshv1.GroupVersion.String(), Kind: "MeshInstallation", Name: mi.Name, UID: mi.UID,
-			Labels: map[string]string{contract.InstallationLabel: mi.Name},
-		},
-		CreateNamespace: true,
-	}
+	req := installRequest(mi, want)
 	var err error
 	switch d.Action {
 	case state.ReleaseUnlock:
@@ -157,6 +151,28 @@ func (in *Installer) failed(mi *meshv1.MeshInstallation, digest string, action s
 		return reconcileerr.Stalledf(meshv1.ReasonInvalidValues, "chart %s does not render with these values: %v", mi.Spec.Version, err)
 	}
 	return err
+}
+
+// Validate renders the desired release without installing anything; a chart
+// that does not render with the spec's values stalls the installation.
+func (in *Installer) Validate(ctx context.Context, mi *meshv1.MeshInstallation, want *Desired) error {
+	err := in.Helm.Validate(ctx, installRequest(mi, want))
+	if errors.Is(err, helm.ErrRenderFailed) {
+		return reconcileerr.Stalledf(meshv1.ReasonInvalidValues, "chart %s does not render with these values: %v", mi.Spec.Version, err)
+	}
+	return err
+}
+
+func installRequest(mi *meshv1.MeshInstallation, want *Desired) helm.InstallRequest {
+	return helm.InstallRequest{
+		ReleaseName: ReleaseName, Namespace: mi.Spec.ControlPlane.Namespace,
+		Chart: want.Chart, Values: want.Values, Digest: want.Digest,
+		Owner: helm.Owner{
+			APIVersion: meshv1.GroupVersion.String(), Kind: "MeshInstallation", Name: mi.Name, UID: mi.UID,
+			Labels: map[string]string{contract.InstallationLabel: mi.Name},
+		},
+		CreateNamespace: true,
+	}
 }
 
 // Uninstall removes the release; rendered objects go with it.

@@ -65,8 +65,13 @@ func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time
 }
 
 func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *status.Observation) (time.Duration, error) {
-	// Bad input stops here, before anything is created or changed.
-	if _, err := controlplane.Resolve(mi, nil); err != nil {
+	// Bad input stops here, before anything is created or changed: the chart
+	// is rendered with a placeholder webhook CA before trust is touched.
+	draft, err := controlplane.Resolve(mi, []byte("placeholder"))
+	if err != nil {
+		return 0, err
+	}
+	if err := r.Installer.Validate(ctx, mi, draft); err != nil {
 		return 0, err
 	}
 	material, err := r.Trust.Reconcile(ctx, mi)
