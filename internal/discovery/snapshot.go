@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/inject"
 )
 
 // Inputs is the observed cluster state a snapshot is built from.
@@ -33,25 +34,10 @@ func BuildSnapshot(in Inputs) contract.DiscoverySnapshot {
 	return contract.DiscoverySnapshot{Pods: pods, Services: services(in, pods)}
 }
 
-// IsMeshed reports whether the injector added the proxy to pod.
-func IsMeshed(pod *corev1.Pod) bool {
-	if pod.Annotations[contract.InjectedAnnotation] == "true" {
-		return true
-	}
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range list {
-			if c.Name == contract.ProxyContainerName {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func meshedPods(in Inputs, nsAnnotations map[string]map[string]string) map[string]contract.MeshedPod {
 	out := map[string]contract.MeshedPod{}
 	for _, pod := range in.Pods {
-		if pod.Status.Phase != corev1.PodRunning || pod.Spec.HostNetwork || !IsMeshed(pod) {
+		if pod.Status.Phase != corev1.PodRunning || pod.Spec.HostNetwork || !inject.IsInjected(pod) {
 			continue
 		}
 		sa := cmp.Or(pod.Spec.ServiceAccountName, "default")

@@ -1,0 +1,23 @@
+package inject
+
+import corev1 "k8s.io/api/core/v1"
+
+// Config is what the injector stamps into every injected pod.
+type Config struct {
+	// ControlPlaneNamespace is never injected.
+	ControlPlaneNamespace string
+	ProxyImage            string
+	ProxyInitImage        string
+	// ProxyVersion is written to contract.ProxyVersionLabel.
+	ProxyVersion    string
+	TrustDomain     string
+	DefaultMTLSMode string
+	// IdentityAddr and DiscoveryAddr are host:port of the control-plane services.
+	IdentityAddr  string
+	DiscoveryAddr string
+	ProxyLogLevel string
+	// ProxyEnv adds or overrides proxy environment variables (e.g. test faults).
+	ProxyEnv []corev1.EnvVar
+	// ProxyResources apply to the proxy and the init container.
+	ProxyResources corev1.ResourceRequirements
+}
