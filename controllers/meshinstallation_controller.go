@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/lifecycle"
 	"github.com/meshkeeper/meshkeeper/internal/reconcileerr"
 )
@@ -106,6 +107,16 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.Funcs{
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },
 				DeleteFunc:  func(event.DeleteEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
+		// Meshed pods (the cache holds only those) move the data-plane counts.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
+			builder.WithPredicates(predicate.Funcs{
+				UpdateFunc: func(e event.UpdateEvent) bool {
+					before, after := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
+					return dataplane.ProxyReady(before) != dataplane.ProxyReady(after) ||
+						before.Status.Phase != after.Status.Phase || after.DeletionTimestamp != nil
+				},
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Named("meshinstallation").

@@ -11,15 +11,21 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 )
 
-// CacheOptions keeps the manager's informers to the objects the operator owns:
-// Deployments and ConfigMaps carrying the installation label.
+// CacheOptions keeps the manager's informers to the objects the operator owns
+// (Deployments and ConfigMaps carrying the installation label) and to meshed
+// pods (those the injector stamped with a proxy version).
 func CacheOptions() cache.Options {
-	owned, _ := labels.NewRequirement(contract.InstallationLabel, selection.Exists, nil)
-	sel := labels.NewSelector().Add(*owned)
+	owned := hasLabel(contract.InstallationLabel)
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&appsv1.Deployment{}: {Label: sel},
-		&corev1.ConfigMap{}:  {Label: sel},
+		&appsv1.Deployment{}: {Label: owned},
+		&corev1.ConfigMap{}:  {Label: owned},
+		&corev1.Pod{}:        {Label: hasLabel(contract.ProxyVersionLabel)},
 	}}
+}
+
+func hasLabel(key string) labels.Selector {
+	req, _ := labels.NewRequirement(key, selection.Exists, nil)
+	return labels.NewSelector().Add(*req)
 }
 
 // ClientOptions never caches Secrets: the operator may read them only in the

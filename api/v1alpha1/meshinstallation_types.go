@@ -163,6 +163,30 @@ type MeshInstallationStatus struct {
 	// Trust is the observed state of the mesh's PKI.
 	// +optional
 	Trust TrustStatus `json:"trust,omitempty"`
+
+	// DataPlane summarises the meshed pods.
+	// +optional
+	DataPlane DataPlaneStatus `json:"dataPlane,omitempty"`
+}
+
+// DataPlaneStatus counts the meshed pods (those the injector gave a proxy).
+type DataPlaneStatus struct {
+	// MeshedPods is the number of running or pending meshed pods.
+	MeshedPods int32 `json:"meshedPods"`
+	// OutdatedProxies counts meshed pods whose proxy version differs from the
+	// installed mesh version's.
+	OutdatedProxies int32 `json:"outdatedProxies"`
+	// NotReadyProxies counts meshed pods whose proxy does not report ready.
+	NotReadyProxies int32 `json:"notReadyProxies"`
+	// ProxyVersions counts meshed pods per proxy version.
+	// +optional
+	ProxyVersions []ProxyVersionCount `json:"proxyVersions,omitempty"`
+}
+
+// ProxyVersionCount is the number of meshed pods running one proxy version.
+type ProxyVersionCount struct {
+	Version string `json:"version"`
+	Pods    int32  `json:"pods"`
 }
 
 // ControlPlaneStatus is the observed control-plane release.
@@ -227,6 +251,7 @@ type CertificateStatus struct {
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
 // +kubebuilder:printcolumn:name="Installed",type=string,JSONPath=`.status.installedVersion`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Meshed",type=integer,JSONPath=`.status.dataPlane.meshedPods`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type MeshInstallation struct {

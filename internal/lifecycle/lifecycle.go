@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -18,6 +19,7 @@ import (
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/controlplane"
+	"github.com/meshkeeper/meshkeeper/internal/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/helm"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
 	"github.com/meshkeeper/meshkeeper/internal/reconcileerr"
@@ -87,6 +89,9 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	rel, relErr := r.Installer.Reconcile(ctx, mi, want)
 	r.recordRelease(mi, rel, want, obs)
 	if err := r.observeDeployments(ctx, mi, obs); err != nil {
+		return 0, err
+	}
+	if err := r.observeDataPlane(ctx, mi); err != nil {
 		return 0, err
 	}
 	if relErr != nil {
@@ -164,6 +169,25 @@ func (r *Reconciler) observeDeployments(ctx context.Context, mi *meshv1.MeshInst
 	rd := controlplane.ObserveReadiness(deps.Items)
 	obs.DeploymentsSeen, obs.ReadyReplicas, obs.DesiredReplicas, obs.NotReady = rd.Seen, rd.ReadyReplicas, rd.DesiredReplicas, rd.NotReady
 	mi.Status.ControlPlane.ReadyReplicas, mi.Status.ControlPlane.DesiredReplicas = rd.ReadyReplicas, rd.DesiredReplicas
+	return nil
+}
+
+// observeDataPlane counts the meshed pods against the installed mesh version.
+func (r *Reconciler) observeDataPlane(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
+		return err
+	}
+	installed := ""
+	if rel, err := versions.Lookup(mi.Status.InstalledVersion); err == nil {
+		installed = rel.ProxyVersion
+	}
+	s := dataplane.Summarize(pods.Items, installed)
+	dp := meshv1.DataPlaneStatus{MeshedPods: s.MeshedPods, OutdatedProxies: s.OutdatedProxies, NotReadyProxies: s.NotReadyProxies}
+	for _, v := range s.Versions {
+		dp.ProxyVersions = append(dp.ProxyVersions, meshv1.ProxyVersionCount{Version: v.Version, Pods: v.Pods})
+	}
+	mi.Status.DataPlane = dp
 	return nil
 }
 

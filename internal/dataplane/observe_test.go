@@ -1,0 +1,39 @@
+package dataplane
+
+import (
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+)
+
+func pod(name, version string, ready bool, phase corev1.PodPhase) corev1.Pod {
+	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}, Status: corev1.PodStatus{Phase: phase}}
+	if version != "" {
+		p.Labels[contract.ProxyVersionLabel] = version
+		p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.ProxyContainerName, Ready: ready}}
+	}
+	return p
+}
+
+func TestSummarize(t *testing.T) {
+	deleting := pod("gone", "0.1.0", true, corev1.PodRunning)
+	deleting.DeletionTimestamp = &metav1.Time{}
+	pods := []corev1.Pod{
+		pod("a", "0.1.0", true, corev1.PodRunning),
+		pod("b", "0.1.0", false, corev1.PodPending),
+		pod("c", "0.0.9", true, corev1.PodRunning),
+		pod("plain", "", false, corev1.PodRunning),
+		pod("done", "0.1.0", false, corev1.PodSucceeded),
+		deleting,
+	}
+	got := Summarize(pods, "0.1.0")
+	want := Summary{MeshedPods: 3, OutdatedProxies: 1, NotReadyProxies: 1,
+		Versions: []VersionCount{{"0.0.9", 1}, {"0.1.0", 2}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Summarize = %+v, want %+v", got, want)
+	}
+}
