@@ -132,6 +132,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			PeerIdentity: peer, TLS: tls, Latency: end.Sub(start),
 		})
 	}()
+	// A proxy streams both ways at once: without full duplex, HTTP/1 would
+	// discard or close the request body as soon as response headers are
+	// written, racing the upstream transport still sending it.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	if s.cfg.Fault != nil && s.cfg.Fault() {
 		http.Error(sw, "fault injected by the meshkeeper proxy", http.StatusServiceUnavailable)
 		return

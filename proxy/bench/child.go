@@ -1,0 +1,88 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/meshkeeper/meshkeeper/internal/buildinfo"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/config"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/origdst"
+	"github.com/meshkeeper/meshkeeper/proxy/sidecar"
+	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
+)
+
+const trustDomain = "bench.local"
+
+func identityOf(role string) string { return contract.SPIFFEID(trustDomain, "bench", role) }
+
+// staticCerts presents one certificate for the whole (short) benchmark.
+type staticCerts struct{ cert *tls.Certificate }
+
+func (s staticCerts) Current() *tls.Certificate { return s.cert }
+func (s staticCerts) IssuerLabel() string       { return tlsid.Fingerprint(s.cert.Leaf) }
+
+// ServeProxy is the child-process entry point: one real proxy (sidecar.Run)
+// whose original destination is fixed and whose discovery table is static,
+// so it runs on loopback without NAT rules or a control plane.
+func ServeProxy(args []string) error {
+	fs := flag.NewFlagSet("serve-proxy", flag.ContinueOnError)
+	role := fs.String("role", "server", "client (outbound hop) or server (inbound hop)")
+	dir := fs.String("dir", "", "directory holding ca.pem and ca.key")
+	inbound := fs.String("inbound", "127.0.0.1:0", "inbound listen address")
+	outbound := fs.String("outbound", "127.0.0.1:0", "outbound listen address")
+	admin := fs.String("admin", "127.0.0.1:0", "admin listen address")
+	dst := fs.String("orig-dst", "", "original destination every connection reports")
+	endpoint := fs.String("endpoint", "", "client role: meshed endpoint the original destination resolves to")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	anchor, err := readCA(*dir)
+	if err != nil {
+		return err
+	}
+	cert, err := anchor.leaf(identityOf(*role))
+	if err != nil {
+		return err
+	}
+	orig, err := netip.ParseAddrPort(*dst)
+	if err != nil {
+		return fmt.Errorf("--orig-dst: %w", err)
+	}
+	store := &discovery.Store{}
+	if *role == "client" {
+		ep, err := netip.ParseAddrPort(*endpoint)
+		if err != nil {
+			return fmt.Errorf("--endpoint: %w", err)
+		}
+		store.Set(contract.DiscoverySnapshot{Revision: 1, Services: map[string]contract.ServiceTarget{
+			orig.String(): {Endpoints: []contract.Endpoint{{IP: ep.Addr().String(), Port: int32(ep.Port()), Identity: identityOf("server")}}},
+		}})
+	}
+	lns := make([]net.Listener, 3)
+	for i, a := range []string{*inbound, *outbound, *admin} {
+		if lns[i], err = net.Listen("tcp", a); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return sidecar.Run(ctx, sidecar.Options{
+		Config: config.Config{TrustDomain: trustDomain, TrustRootsPath: filepath.Join(*dir, "ca.pem"),
+			PodNamespace: "bench", ServiceAccount: *role},
+		Version: buildinfo.Version, Log: log,
+		Inbound: lns[0], Outbound: lns[1], Admin: lns[2],
+		OrigDst: origdst.Fixed(orig), Certs: staticCerts{cert}, Discovery: store,
+	})
+}

@@ -1,0 +1,341 @@
+// Package bench measures the latency the mesh adds on loopback:
+// client → outbound proxy → mTLS → inbound proxy → app, against the same
+// calls made directly, and against an HAProxy pair doing the same mTLS hop.
+// Load is open-model (constant rate, vegeta) to 127.0.0.1 only, bounded in
+// rate and time.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+)
+
+// Options bounds a run.
+type Options struct {
+	Rates    []int
+	Duration time.Duration
+	Warmup   time.Duration
+	BodySize int
+	// HAProxy is the haproxy binary; empty skips the comparison.
+	HAProxy string
+	Log     *slog.Logger
+}
+
+// Result is one setup at one rate.
+type Result struct {
+	Setup           string
+	Rate            int
+	Requests        uint64
+	Success         float64
+	P50, P99, P999  time.Duration
+	ProxyCPUPer1000 float64 // CPU cores used by the proxy pair per 1000 RPS
+	ProxyRSSKiB     int64   // resident memory of the pair after the run
+	PerProxyRSSKiB  []int64
+	ProxyProcesses  int
+	// Errors are vegeta's distinct error strings, if any request failed.
+	Errors []string
+}
+
+// setup is a way of reaching the app and the processes doing it.
+type setup struct {
+	name   string
+	target string
+	pids   []int
+	stop   func()
+}
+
+// Run executes every setup at every rate and returns the results.
+func Run(ctx context.Context, o Options) ([]Result, error) {
+	dir, err := os.MkdirTemp("", "bench-proxy-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	anchor, err := newCA()
+	if err != nil {
+		return nil, err
+	}
+	if err := anchor.write(dir); err != nil {
+		return nil, err
+	}
+	appAddr, stopApp, err := startApp()
+	if err != nil {
+		return nil, err
+	}
+	defer stopApp()
+
+	setups := []func() (*setup, error){
+		func() (*setup, error) { return &setup{name: "direct", target: appAddr, stop: func() {}}, nil },
+		func() (*setup, error) { return startMeshkeeper(ctx, dir, appAddr) },
+	}
+	if o.HAProxy != "" {
+		if err := writeHAProxyFiles(dir, anchor); err != nil {
+			return nil, err
+		}
+		setups = append(setups, func() (*setup, error) { return startHAProxy(ctx, o.HAProxy, dir, appAddr) })
+	}
+	body := bytes.Repeat([]byte("m"), o.BodySize)
+	var results []Result
+	for _, start := range setups {
+		s, err := start()
+		if err != nil {
+			return results, err
+		}
+		for _, rate := range o.Rates {
+			o.Log.Info("attacking", "setup", s.name, "rate", rate, "duration", o.Duration)
+			r, err := measure(s, rate, o, body)
+			if err != nil {
+				s.stop()
+				return results, err
+			}
+			results = append(results, r)
+		}
+		s.stop()
+	}
+	return results, nil
+}
+
+func measure(s *setup, rate int, o Options, body []byte) (Result, error) {
+	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodPost, URL: "http://" + s.target + "/echo", Body: body})
+	pacer := vegeta.ConstantPacer{Freq: rate, Per: time.Second}
+	// An attacker stops for good after one attack; sharing the client keeps
+	// the warmed-up keep-alive connections for the measured attack.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute, DisableCompression: true}}
+	newAttacker := func() *vegeta.Attacker { return vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxWorkers(4096)) }
+	defer client.CloseIdleConnections()
+	for range newAttacker().Attack(targeter, pacer, o.Warmup, "warmup") {
+	}
+	before, err := samplePids(s.pids)
+	if err != nil {
+		return Result{}, err
+	}
+	var m vegeta.Metrics
+	for res := range newAttacker().Attack(targeter, pacer, o.Duration, s.name) {
+		m.Add(res)
+	}
+	m.Close()
+	after, err := samplePids(s.pids)
+	if err != nil {
+		return Result{}, err
+	}
+	r := Result{Setup: s.name, Rate: rate, Requests: m.Requests, Success: m.Success,
+		P50: m.Latencies.P50, P99: m.Latencies.P99, P999: m.Latencies.Quantile(0.999), ProxyProcesses: len(s.pids), Errors: m.Errors}
+	var cpu time.Duration
+	for i := range s.pids {
+		cpu += after[i].cpu - before[i].cpu
+		r.ProxyRSSKiB += after[i].rssKiB
+		r.PerProxyRSSKiB = append(r.PerProxyRSSKiB, after[i].rssKiB)
+	}
+	if len(s.pids) > 0 {
+		cores := cpu.Seconds() / m.Duration.Seconds()
+		r.ProxyCPUPer1000 = cores / (float64(rate) / 1000)
+	}
+	return r, nil
+}
+
+func samplePids(pids []int) ([]procSample, error) {
+	out := make([]procSample, len(pids))
+	for i, pid := range pids {
+		s, err := sampleProc(pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// startMeshkeeper runs the two proxies as child processes of this binary.
+func startMeshkeeper(ctx context.Context, dir, appAddr string) (*setup, error) {
+	ports, err := freePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	serverIn, serverAdmin, clientOut, clientAdmin := ports[0], ports[1], ports[2], ports[3]
+	server, err := startChild(ctx, "serve-proxy", "--role=server", "--dir="+dir, "--inbound="+serverIn, "--admin="+serverAdmin, "--orig-dst="+appAddr)
+	if err != nil {
+		return nil, err
+	}
+	client, err := startChild(ctx, "serve-proxy", "--role=client", "--dir="+dir, "--outbound="+clientOut, "--admin="+clientAdmin,
+		"--orig-dst=198.19.0.5:80", "--endpoint="+serverIn)
+	if err != nil {
+		stopProc(server)
+		return nil, err
+	}
+	for _, admin := range []string{serverAdmin, clientAdmin} {
+		if err := waitHTTP(ctx, "http://"+admin+contract.ReadyPath); err != nil {
+			stopProc(server)
+			stopProc(client)
+			return nil, err
+		}
+	}
+	return &setup{name: "meshkeeper", target: clientOut, pids: []int{client.Process.Pid, server.Process.Pid},
+		stop: func() { stopProc(client); stopProc(server) }}, nil
+}
+
+func startHAProxy(ctx context.Context, bin, dir, appAddr string) (*setup, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	serverIn, clientIn := ports[0], ports[1]
+	var procs []*exec.Cmd
+	for _, c := range []struct{ role, listen, next string }{{"server", serverIn, appAddr}, {"client", clientIn, serverIn}} {
+		path := filepath.Join(dir, "haproxy-"+c.role+".cfg")
+		if err := writeFile(path, haproxyConfig(c.role, dir, c.listen, c.next)); err != nil {
+			return nil, err
+		}
+		cmd := exec.CommandContext(ctx, bin, "-db", "-f", path)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		procs = append(procs, cmd)
+	}
+	stop := func() {
+		for _, p := range procs {
+			stopProc(p)
+		}
+	}
+	if err := waitHTTPPost(ctx, "http://"+clientIn+"/echo"); err != nil {
+		stop()
+		return nil, fmt.Errorf("haproxy pair not answering: %w", err)
+	}
+	return &setup{name: "haproxy", target: clientIn, pids: []int{procs[1].Process.Pid, procs[0].Process.Pid}, stop: stop}, nil
+}
+
+func startChild(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stderr = os.Stderr
+	return cmd, cmd.Start()
+}
+
+func stopProc(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func freePorts(n int) ([]string, error) {
+	var out []string
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+// waitHTTP polls a readiness URL for up to 10 s (startup, not logic).
+func waitHTTP(ctx context.Context, url string) error {
+	return poll(ctx, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func waitHTTPPost(ctx context.Context, url string) error {
+	return poll(ctx, func() bool {
+		resp, err := http.Post(url, "application/octet-stream", bytes.NewReader([]byte("x")))
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && string(b) == "x"
+	})
+}
+
+func poll(ctx context.Context, ok func() bool) error {
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("not ready within 10s")
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// Markdown renders results with the added latency over direct per rate.
+func Markdown(results []Result, o Options, note string) string {
+	direct := map[int]Result{}
+	for _, r := range results {
+		if r.Setup == "direct" {
+			direct[r.Rate] = r
+		}
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# bench-proxy\n\n%s\n\nOpen model (vegeta constant rate), %s per point after %s warm-up, POST with %d-byte request and response bodies, keep-alive, loopback.\n"+
+		"CPU is cores used by the proxy pair (both hops together) per 1000 RPS; RSS is the pair's resident memory after the run (client+server).\n\n",
+		note, o.Duration, o.Warmup, o.BodySize)
+	b.WriteString("| setup | RPS | requests | success | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | CPU cores /1000 RPS | RSS KiB (client+server) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		d := direct[r.Rate]
+		added := func(v, base time.Duration) string {
+			if r.Setup == "direct" {
+				return "-"
+			}
+			return (v - base).Round(time.Microsecond).String()
+		}
+		cpu, rss := "-", "-"
+		if r.ProxyProcesses > 0 {
+			cpu = strconv.FormatFloat(r.ProxyCPUPer1000, 'f', 3, 64)
+			rss = fmt.Sprintf("%d (%d+%d)", r.ProxyRSSKiB, r.PerProxyRSSKiB[0], r.PerProxyRSSKiB[1])
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.4f | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Setup, r.Rate, r.Requests, r.Success,
+			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.P999.Round(time.Microsecond),
+			added(r.P50, d.P50), added(r.P99, d.P99), added(r.P999, d.P999), cpu, rss)
+	}
+	for _, r := range results {
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "\n- %s @ %d RPS error: %s", r.Setup, r.Rate, e)
+		}
+	}
+	return b.String() + "\n"
+}
