@@ -70,26 +70,38 @@ func TestInstallAndUninstall(t *testing.T) {
 	})
 	t.Logf("FIGURE cr-apply-to-ready-seconds=%.1f", time.Since(applied).Seconds())
 
-	eventually(t, ctxFor(t, time.Minute), "control-plane pods Running and Ready", func(ctx context.Context) error {
-		pods, err := cs.CoreV1().Pods(cpNamespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return err
-		}
-		if len(pods.Items) == 0 {
-			return fmt.Errorf("no pods labelled %s in %s", selector, cpNamespace)
-		}
-		for _, p := range pods.Items {
-			if p.Status.Phase != corev1.PodRunning || !podReady(&p) {
-				return fmt.Errorf("pod %s is %s (ready=%v)", p.Name, p.Status.Phase, podReady(&p))
-			}
-		}
-		return nil
-	})
 	deps, err := cs.AppsV1().Deployments(cpNamespace).List(ctxFor(t, 20*time.Second), metav1.ListOptions{LabelSelector: selector})
 	if err != nil || len(deps.Items) == 0 {
 		t.Fatalf("control-plane Deployments labelled %s: %d, %v", selector, len(deps.Items), err)
 	}
-	t.Logf("control plane: %d Deployments", len(deps.Items))
+	// The rendered objects carry the installation label; their pods are found
+	// through each Deployment's own selector.
+	var podSelectors []string
+	for _, d := range deps.Items {
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		podSelectors = append(podSelectors, sel.String())
+	}
+	t.Logf("control plane: %d Deployments, pod selectors %v", len(deps.Items), podSelectors)
+	eventually(t, ctxFor(t, time.Minute), "control-plane pods Running and Ready", func(ctx context.Context) error {
+		for _, sel := range podSelectors {
+			pods, err := cs.CoreV1().Pods(cpNamespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+			if err != nil {
+				return err
+			}
+			if len(pods.Items) == 0 {
+				return fmt.Errorf("no pods for %s in %s", sel, cpNamespace)
+			}
+			for _, p := range pods.Items {
+				if p.Status.Phase != corev1.PodRunning || !podReady(&p) {
+					return fmt.Errorf("pod %s is %s (ready=%v)", p.Name, p.Status.Phase, podReady(&p))
+				}
+			}
+		}
+		return nil
+	})
 
 	if err := dyn.Resource(meshInstallations).Delete(ctxFor(t, 30*time.Second), name, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete MeshInstallation: %v", err)
@@ -109,12 +121,16 @@ func TestInstallAndUninstall(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		p, err := cs.CoreV1().Pods(cpNamespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return err
+		pods := 0
+		for _, sel := range podSelectors {
+			p, err := cs.CoreV1().Pods(cpNamespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+			if err != nil {
+				return err
+			}
+			pods += len(p.Items)
 		}
-		if len(d.Items)+len(p.Items) > 0 {
-			return fmt.Errorf("%d Deployments, %d pods left", len(d.Items), len(p.Items))
+		if len(d.Items)+pods > 0 {
+			return fmt.Errorf("%d Deployments, %d pods left", len(d.Items), pods)
 		}
 		return nil
 	})
