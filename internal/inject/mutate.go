@@ -53,6 +53,12 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 		proxyContainer(cfg, mode, skipIn),
 	}, out.Spec.InitContainers...)
 	out.Spec.Volumes = append(out.Spec.Volumes, meshVolumes()...)
+	// A projected token needs a named ServiceAccount. The ServiceAccount
+	// admission plugin normally set "default" before webhooks run; without it
+	// the API server would reject the injected pod.
+	if out.Spec.ServiceAccountName == "" {
+		out.Spec.ServiceAccountName = "default"
+	}
 
 	if out.Labels == nil {
 		out.Labels = map[string]string{}

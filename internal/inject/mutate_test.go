@@ -139,3 +139,12 @@ func TestMutateInvariants(t *testing.T) {
 		t.Fatalf("mutated pod would be injected again (%s)", reason)
 	}
 }
+
+func TestMutateNamesDefaultServiceAccount(t *testing.T) {
+	pod := testPod(nil)
+	pod.Spec.ServiceAccountName = ""
+	got, _ := Mutate(pod, testNamespace("shop", nil, nil), testConfig())
+	if got.Spec.ServiceAccountName != "default" {
+		t.Fatalf("serviceAccountName = %q; the projected token needs one", got.Spec.ServiceAccountName)
+	}
+}
