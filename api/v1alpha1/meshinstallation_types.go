@@ -28,6 +28,10 @@ type MeshInstallationSpec struct {
 	// +optional
 	DataPlane DataPlaneSpec `json:"dataPlane,omitempty"`
 
+	// Upgrade configures how a change of version is rolled out.
+	// +optional
+	Upgrade *UpgradeSpec `json:"upgrade,omitempty"`
+
 	// Paused stops all reconciliation of this installation until set back to false.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
@@ -88,6 +92,10 @@ type TrustSpec struct {
 	// must be in the control-plane namespace.
 	// +optional
 	AnchorSecretRef *SecretReference `json:"anchorSecretRef,omitempty"`
+
+	// Rotation tunes anchor rotations.
+	// +optional
+	Rotation *RotationSpec `json:"rotation,omitempty"`
 }
 
 // CertificateLifetime bounds a certificate's life and when it is renewed.
@@ -167,6 +175,13 @@ type MeshInstallationStatus struct {
 	// DataPlane summarises the meshed pods.
 	// +optional
 	DataPlane DataPlaneStatus `json:"dataPlane,omitempty"`
+
+	// Upgrade is the upgrade in progress, or the last one.
+	// +optional
+	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
+	// UpgradeHistory lists finished upgrades, newest first (at most MaxUpgradeHistory).
+	// +optional
+	UpgradeHistory []UpgradeRecord `json:"upgradeHistory,omitempty"`
 }
 
 // DataPlaneStatus counts the meshed pods (those the injector gave a proxy).
@@ -230,6 +245,21 @@ type TrustStatus struct {
 	// published trust bundle.
 	// +optional
 	BundleFingerprints []string `json:"bundleFingerprints,omitempty"`
+	// Rotation is the anchor rotation in progress, if any.
+	// +optional
+	Rotation *RotationStatus `json:"rotation,omitempty"`
+	// NextRotation is when the anchor is next rotated automatically.
+	// +optional
+	NextRotation *metav1.Time `json:"nextRotation,omitempty"`
+	// LastRotation is the last completed rotation.
+	// +optional
+	LastRotation *RotationRecord `json:"lastRotation,omitempty"`
+	// HandledRotateRequest and HandledRecoverRequest are the annotation values
+	// already acted on.
+	// +optional
+	HandledRotateRequest string `json:"handledRotateRequest,omitempty"`
+	// +optional
+	HandledRecoverRequest string `json:"handledRecoverRequest,omitempty"`
 }
 
 // CertificateStatus describes one certificate without revealing its key.
