@@ -12,6 +12,10 @@ type DiscoverySnapshot struct {
 	Pods map[string]MeshedPod `json:"pods"`
 	// Services maps "clusterIP:port" to the endpoints serving it.
 	Services map[string]ServiceTarget `json:"services"`
+	// Issuer is the SHA-256 fingerprint of the issuer the identity service signs
+	// with now. A proxy whose certificate came from another issuer renews at
+	// once: this is how a trust rotation hastens certificate roll-over.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // MeshedPod is a pod whose proxy accepts mesh mTLS.
