@@ -1,0 +1,19 @@
+# OLM: the operator bundle, its file-based catalog and their validation
+# (test/olm, a Go module of its own so operator-framework stays out of go.mod).
+# Included by the root Makefile, which defines GO and VERSION.
+
+OLM_DIR   = test/olm
+BUNDLEGEN = cd $(OLM_DIR) && $(GO) run ./cmd/bundlegen -root $(CURDIR) -version $(VERSION)
+
+##@ OLM
+.PHONY: bundle
+bundle: ## Generate bundle/ and bundle.Dockerfile (OLM registry+v1) for VERSION from config/manifests.
+	@$(BUNDLEGEN) -only bundle
+
+.PHONY: catalog
+catalog: ## Generate the file-based catalog catalog/ for VERSION (serve it with `opm serve catalog`).
+	@$(BUNDLEGEN) -only catalog
+
+.PHONY: test-bundle
+test-bundle: ## Fail unless bundle/ and catalog/ are up to date and pass the operator-framework validators (no network).
+	cd $(OLM_DIR) && $(GO) vet ./... && $(GO) test ./... -count=1
