@@ -118,6 +118,17 @@ func issuerSecret(p testPKI) *corev1.Secret {
 	}
 }
 
+func trustBundle(anchors ...testPKI) *corev1.ConfigMap {
+	var data []byte
+	for _, a := range anchors {
+		data = append(data, a.anchorPEM...)
+	}
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: contract.TrustRootsConfigMap, Namespace: cpNS},
+		Data:       map[string]string{contract.TrustRootsKey: string(data)},
+	}
+}
+
 func mustCreate[T any](t *testing.T, create func(context.Context, T, metav1.CreateOptions) (T, error), obj T) T {
 	t.Helper()
 	out, err := create(t.Context(), obj, metav1.CreateOptions{})
@@ -138,6 +149,7 @@ func TestIdentityAndDiscoveryAgainstAPIServer(t *testing.T) {
 	first := newTestPKI(t, "first", true)
 	mustCreate(t, client.CoreV1().Namespaces().Create, namespaceObj(cpNS, nil))
 	mustCreate(t, client.CoreV1().Secrets(cpNS).Create, issuerSecret(first))
+	mustCreate(t, client.CoreV1().ConfigMaps(cpNS).Create, trustBundle(first))
 
 	idAddr, discAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	runInBackground(t, runIdentity, "--namespace="+cpNS, "--trust-domain=cluster.local",
@@ -271,7 +283,15 @@ func TestIdentityAndDiscoveryAgainstAPIServer(t *testing.T) {
 	t.Run("issuer rotation reaches new certificates without restart", func(t *testing.T) {
 		second := newTestPKI(t, "second", true)
 		anchors.AddCert(second.anchor) // clients trust both anchors during a rotation
+		// The Secret changes first; the identity holds the new issuer back until
+		// the published bundle carries its anchor.
 		if _, err := client.CoreV1().Secrets(cpNS).Update(t.Context(), issuerSecret(second), metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if status, chain := certify(token(contract.IdentityTokenAudience)); status != http.StatusOK || verify(chain, first.pool()) != nil {
+			t.Fatalf("right after the Secret switch: status %d, want a certificate still from the first issuer", status)
+		}
+		if _, err := client.CoreV1().ConfigMaps(cpNS).Update(t.Context(), trustBundle(first, second), metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		tok := token(contract.IdentityTokenAudience)

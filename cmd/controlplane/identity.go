@@ -29,7 +29,7 @@ func parseIdentityFlags(args []string) (identityFlags, error) {
 	fs.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain")
 	fs.StringVar(&f.issuerSecret, "issuer-secret", contract.IssuerSecret, "Secret with the issuer's tls.crt and tls.key")
 	fs.StringVar(&f.trustRootsConfigMap, "trust-roots-configmap", contract.TrustRootsConfigMap,
-		"ConfigMap with the trust-anchor bundle (published by the operator; informational here)")
+		"ConfigMap with the published trust-anchor bundle; a new issuer is adopted only once it chains to it (empty: no check)")
 	fs.DurationVar(&f.leafTTL, "leaf-ttl", 24*time.Hour, "lifetime of workload certificates")
 	fs.StringVar(&f.identityListen, "identity-listen", fmt.Sprintf(":%d", contract.IdentityPort), "identity HTTPS address")
 	fs.StringVar(&f.discoveryListen, "discovery-listen", fmt.Sprintf(":%d", contract.DiscoveryPort), "discovery HTTPS address")
@@ -63,7 +63,9 @@ func runIdentity(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	reg := newRegistry()
 
-	issuers := identity.NewSecretIssuerSource(client, f.namespace, f.issuerSecret, log)
+	issuers := identity.NewIssuerWatcher(client, identity.WatchConfig{
+		Namespace: f.namespace, IssuerSecret: f.issuerSecret, TrustRootsConfigMap: f.trustRootsConfigMap, Logger: log,
+	})
 	idServer, err := identity.NewServer(identity.Config{
 		TrustDomain: f.trustDomain, LeafTTL: f.leafTTL,
 		Reviewer: identity.KubeTokenReviewer{Client: client}, Issuer: issuers,
@@ -82,7 +84,7 @@ func runIdentity(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	ready := func() error {
 		if !issuers.Synced() {
-			return errors.New("issuer secret not synced")
+			return errors.New("issuer secret and trust bundle not synced")
 		}
 		if err := idServer.Ready(); err != nil {
 			return err

@@ -62,7 +62,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("identity metrics: %w", err)
 	}

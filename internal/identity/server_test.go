@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
@@ -150,6 +153,36 @@ func TestCertifyIssuesVerifiableSPIFFELeaf(t *testing.T) {
 	}
 	if leaf.IsCA || leaf.NotBefore.After(now) {
 		t.Fatalf("leaf IsCA=%v NotBefore=%v", leaf.IsCA, leaf.NotBefore)
+	}
+}
+
+func TestMetricsCountDecisionsAndNameTheIssuer(t *testing.T) {
+	ca := newTestCA(t, "one", time.Now().Add(48*time.Hour))
+	reg := prometheus.NewRegistry()
+	srv, err := NewServer(Config{TrustDomain: testTrustDomain, LeafTTL: time.Hour, Reviewer: testReviewer,
+		Issuer: NewStaticIssuer(ca.issuer), Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"web-token", "forged"} {
+		rec := &recorder{header: http.Header{}}
+		req, _ := http.NewRequest(http.MethodPost, contract.IdentityPath, bytes.NewReader(requestJSON(t, csrPEM(t, mustKey(t)), tok)))
+		srv.Handler().ServeHTTP(rec, req)
+	}
+	expected := fmt.Sprintf(`
+# HELP meshkeeper_identity_certificates_issued_total Workload certificates issued.
+# TYPE meshkeeper_identity_certificates_issued_total counter
+meshkeeper_identity_certificates_issued_total 1
+# HELP meshkeeper_identity_certificates_refused_total Certify requests refused, by reason.
+# TYPE meshkeeper_identity_certificates_refused_total counter
+meshkeeper_identity_certificates_refused_total{reason="unauthenticated"} 1
+# HELP meshkeeper_identity_issuer_info Fixed at 1; the label is the SHA-256 fingerprint of the issuer signing certificates now.
+# TYPE meshkeeper_identity_issuer_info gauge
+meshkeeper_identity_issuer_info{fingerprint=%q} 1
+`, ca.issuer.Fingerprint)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expected),
+		"meshkeeper_identity_certificates_issued_total", "meshkeeper_identity_certificates_refused_total", "meshkeeper_identity_issuer_info"); err != nil {
+		t.Fatal(err)
 	}
 }
 
