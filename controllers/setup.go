@@ -7,6 +7,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/controlplane"
 	"github.com/meshkeeper/meshkeeper/internal/helm"
 	"github.com/meshkeeper/meshkeeper/internal/lifecycle"
+	"github.com/meshkeeper/meshkeeper/internal/rotation"
 	"github.com/meshkeeper/meshkeeper/internal/trust"
 )
 
@@ -14,14 +15,21 @@ import (
 const EventSource = "meshkeeper-operator"
 
 // NewMeshInstallationReconciler wires the reconciler's dependencies from a
-// manager; clk is injected so tests can move time.
-func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock) *MeshInstallationReconciler {
+// manager; clk and the proxies' reader are injected so tests can move time
+// and play the proxies.
+func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, proxies rotation.ProxyReader) *MeshInstallationReconciler {
 	recorder := mgr.GetEventRecorder(EventSource)
 	return &MeshInstallationReconciler{
 		Client: mgr.GetClient(),
 		Lifecycle: &lifecycle.Reconciler{
 			Client: mgr.GetClient(),
-			Trust:  &trust.Manager{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk},
+			Trust: &rotation.Runner{
+				Trust:    &trust.Manager{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk},
+				Client:   mgr.GetClient(),
+				Proxies:  proxies,
+				Clock:    clk,
+				Recorder: recorder,
+			},
 			Installer: &controlplane.Installer{
 				Helm:     helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm")),
 				Drift:    &controlplane.ApplyRepairer{Client: mgr.GetClient()},

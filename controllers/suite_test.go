@@ -26,6 +26,7 @@ import (
 // see test/tools) and one manager with the real controller and Helm. Nothing
 // runs Deployments here, so tests mark them available themselves.
 var (
+	proxies    = newSimulatedProxies()
 	k8s        client.Client
 	reconciler *MeshInstallationReconciler
 	scheme     = runtime.NewScheme()
@@ -62,7 +63,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("manager:", err)
 			return 1
 		}
-		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{})
+		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{}, proxies)
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			fmt.Println("setup:", err)
 			return 1

@@ -26,6 +26,8 @@ const (
 	ReasonInvalidValues       = "InvalidValues"
 	ReasonInvalidAnchor       = "InvalidAnchor"
 	ReasonAnchorExpiring      = "AnchorExpiring"
+	ReasonAnchorExpired       = "AnchorExpired"
+	ReasonRotating            = "Rotating"
 	ReasonTrustPending        = "TrustPending"
 	ReasonInstalling          = "Installing"
 	ReasonUpgrading           = "Upgrading"

@@ -23,6 +23,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/helm"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
 	"github.com/meshkeeper/meshkeeper/internal/reconcileerr"
+	"github.com/meshkeeper/meshkeeper/internal/rotation"
 	"github.com/meshkeeper/meshkeeper/internal/status"
 	"github.com/meshkeeper/meshkeeper/internal/trust"
 	"github.com/meshkeeper/meshkeeper/internal/versions"
@@ -36,7 +37,7 @@ const ResyncInterval = 5 * time.Minute
 // a fake clock and a real (envtest) API server.
 type Reconciler struct {
 	Client    client.Client
-	Trust     *trust.Manager
+	Trust     *rotation.Runner
 	Installer *controlplane.Installer
 	Clock     clock.PassiveClock
 	Recorder  events.EventRecorder
@@ -76,13 +77,13 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	if err := r.Installer.Validate(ctx, mi, draft); err != nil {
 		return 0, err
 	}
-	material, err := r.Trust.Reconcile(ctx, mi)
+	trustOutcome, err := r.Trust.Reconcile(ctx, mi)
 	if err != nil {
 		return 0, err
 	}
-	r.recordTrust(mi, material, obs)
+	r.recordTrust(mi, trustOutcome.State, obs)
 
-	want, err := controlplane.Resolve(mi, material.WebhookCABundle)
+	want, err := controlplane.Resolve(mi, trustOutcome.State.WebhookCABundle)
 	if err != nil {
 		return 0, err
 	}
@@ -97,8 +98,7 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	if relErr != nil {
 		return 0, relErr
 	}
-	next := material.NextCheck.Sub(r.Clock.Now())
-	return min(max(next, time.Second), ResyncInterval), nil
+	return min(max(trustOutcome.RecheckAfter, time.Second), ResyncInterval), nil
 }
 
 // Finalize removes what the installation created: the control-plane release
@@ -107,41 +107,39 @@ func (r *Reconciler) Finalize(ctx context.Context, mi *meshv1.MeshInstallation) 
 	if err := r.Installer.Uninstall(ctx, mi); err != nil {
 		return fmt.Errorf("uninstall control plane: %w", err)
 	}
-	if err := r.Trust.Cleanup(ctx, mi); err != nil {
+	if err := r.Trust.Trust.Cleanup(ctx, mi); err != nil {
 		return fmt.Errorf("remove trust objects: %w", err)
 	}
 	return nil
 }
 
-func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, m *trust.Material, obs *status.Observation) {
+func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, st *trust.State, obs *status.Observation) {
 	now := r.Clock.Now()
-	mi.Status.Trust.Anchor = certStatus(m.Anchor, m.AnchorSource)
-	mi.Status.Trust.Issuer = certStatus(m.Issuer, meshv1.SourceGenerated)
+	mi.Status.Trust.Anchor = certStatus(st.Active, st.Source)
+	mi.Status.Trust.Issuer = certStatus(st.Issuer, meshv1.SourceGenerated)
 	mi.Status.Trust.BundleFingerprints = nil
-	for _, c := range m.Bundle {
+	for _, c := range st.Bundle {
 		mi.Status.Trust.BundleFingerprints = append(mi.Status.Trust.BundleFingerprints, pki.Fingerprint(c))
 	}
-	if m.AnchorGenerated {
-		r.event(mi, "Normal", "AnchorGenerated", "Generate", "Generated trust anchor %s valid until %s",
-			pki.Fingerprint(m.Anchor.Cert), m.Anchor.Cert.NotAfter.UTC().Format(time.RFC3339))
-	}
-	if m.IssuerRenewed != "" {
-		r.event(mi, "Normal", "IssuerIssued", "Issue", "Issued identity issuer %s valid until %s: %s",
-			pki.Fingerprint(m.Issuer.Cert), m.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339), m.IssuerRenewed)
-	}
 	obs.TrustObserved = true
-	anchorRenewal := pki.RenewalTime(m.Anchor.Cert, mi.Spec.Trust.AnchorLifetime().RenewBefore.Duration)
-	if !now.Before(anchorRenewal) {
+	anchorRenewal := pki.RenewalTime(st.Active.Cert, mi.Spec.Trust.AnchorLifetime().RenewBefore.Duration)
+	if rot := mi.Status.Trust.Rotation; rot != nil {
+		obs.TrustReady, obs.TrustReason = true, meshv1.ReasonRotating
+		obs.TrustMessage = fmt.Sprintf("rotating anchor %s → %s: %s (%d/%d proxies)", short(rot.OldAnchor), short(rot.NewAnchor), rot.Phase, rot.Converged, rot.Total)
+		return
+	}
+	if st.Source == meshv1.SourceUserProvided && !now.Before(anchorRenewal) {
+		// A provided anchor cannot be rotated for the user: say so well before it expires.
 		obs.TrustReady, obs.TrustReason = false, meshv1.ReasonAnchorExpiring
-		obs.TrustMessage = fmt.Sprintf("%s trust anchor %s expires at %s and must be replaced",
-			m.AnchorSource, short(pki.Fingerprint(m.Anchor.Cert)), m.Anchor.Cert.NotAfter.UTC().Format(time.RFC3339))
+		obs.TrustMessage = fmt.Sprintf("user-provided trust anchor %s expires at %s; replace the Secret's anchor to rotate it without downtime",
+			short(pki.Fingerprint(st.Active.Cert)), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339))
 		r.event(mi, "Warning", meshv1.ReasonAnchorExpiring, "Check", "%s", obs.TrustMessage)
 		return
 	}
 	obs.TrustReady, obs.TrustReason = true, meshv1.ReasonReady
 	obs.TrustMessage = fmt.Sprintf("anchor %s (%s) valid until %s; issuer %s valid until %s",
-		short(pki.Fingerprint(m.Anchor.Cert)), m.AnchorSource, m.Anchor.Cert.NotAfter.UTC().Format(time.RFC3339),
-		short(pki.Fingerprint(m.Issuer.Cert)), m.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339))
+		short(pki.Fingerprint(st.Active.Cert)), st.Source, st.Active.Cert.NotAfter.UTC().Format(time.RFC3339),
+		short(pki.Fingerprint(st.Issuer.Cert)), st.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339))
 }
 
 func (r *Reconciler) recordRelease(mi *meshv1.MeshInstallation, rel *helm.Release, want *controlplane.Desired, obs *status.Observation) {
@@ -206,4 +204,9 @@ func certStatus(kp *pki.KeyPair, source string) *meshv1.CertificateStatus {
 	}
 }
 
-func short(fp string) string { return fp[:12] }
+func short(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
+}

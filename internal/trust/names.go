@@ -7,6 +7,8 @@ const (
 	// AnchorSecret holds a generated anchor's certificate and key. Only the
 	// operator can read it: the control plane's RBAC names the issuer alone.
 	AnchorSecret = "meshkeeper-trust-anchor"
+	// NextAnchorSecret holds a rotation's new anchor until it is promoted.
+	NextAnchorSecret = "meshkeeper-trust-anchor-next"
 	// IssuerSecret is read by the identity service.
 	IssuerSecret = contract.IssuerSecret
 	// InjectorTLSSecret holds the injector's serving certificate and its CA.

@@ -1,0 +1,74 @@
+package controllers
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/pki"
+	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
+)
+
+// simulatedProxies plays the meshed proxies envtest cannot run. Each pod's
+// proxy trusts the bundle published in its namespace and holds a certificate
+// from the issuer currently stored — unless a test freezes it, which makes it
+// keep reporting what it last reported, like a proxy that does not converge.
+type simulatedProxies struct {
+	mu     sync.Mutex
+	frozen map[types.NamespacedName]bool
+	last   map[types.NamespacedName]proxymetrics.Report
+}
+
+func newSimulatedProxies() *simulatedProxies {
+	return &simulatedProxies{frozen: map[types.NamespacedName]bool{}, last: map[types.NamespacedName]proxymetrics.Report{}}
+}
+
+func (s *simulatedProxies) freeze(pod types.NamespacedName, frozen bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frozen[pod] = frozen
+}
+
+func (s *simulatedProxies) Scrape(ctx context.Context, pods []corev1.Pod) []proxymetrics.PodReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]proxymetrics.PodReport, 0, len(pods))
+	for _, p := range pods {
+		key := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
+		rep, seen := s.last[key]
+		if !seen || !s.frozen[key] {
+			rep = s.observe(ctx, p.Namespace, p.Labels[contract.ProxyVersionLabel])
+			s.last[key] = rep
+		}
+		out = append(out, proxymetrics.PodReport{Pod: key, Report: rep})
+	}
+	return out
+}
+
+// observe reads what a converged proxy in namespace would report.
+func (s *simulatedProxies) observe(ctx context.Context, namespace, version string) proxymetrics.Report {
+	rep := proxymetrics.Report{Version: version}
+	var cm corev1.ConfigMap
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: contract.TrustRootsConfigMap}, &cm); err == nil {
+		if certs, err := pki.ParseCertificates([]byte(cm.Data[contract.TrustRootsKey])); err == nil {
+			for _, c := range certs {
+				rep.TrustAnchors = append(rep.TrustAnchors, pki.Fingerprint(c))
+			}
+			sort.Strings(rep.TrustAnchors)
+		}
+	}
+	var issuers corev1.SecretList
+	if err := k8s.List(ctx, &issuers, client.MatchingFields{"metadata.name": contract.IssuerSecret}); err == nil {
+		for _, sec := range issuers.Items {
+			if kp, err := pki.ParseKeyPair(sec.Data["tls.crt"], sec.Data["tls.key"]); err == nil {
+				rep.Issuer = pki.Fingerprint(kp.Cert)
+			}
+		}
+	}
+	return rep
+}

@@ -1,0 +1,130 @@
+package trust
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/pki"
+)
+
+// Manager reads and writes the trust objects of one installation.
+type Manager struct {
+	// Client writes, and reads the cached kinds (namespaces, labelled ConfigMaps).
+	Client client.Client
+	// APIReader reads uncached. Secrets are always read this way: the operator
+	// may read Secrets only in the namespaces it owns, so it never watches them
+	// cluster-wide.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+}
+
+func (m *Manager) ensureNamespace(ctx context.Context, name, installation string) error {
+	var ns corev1.Namespace
+	err := m.Client.Get(ctx, client.ObjectKey{Name: name}, &ns)
+	if apierrors.IsNotFound(err) {
+		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{contract.InstallationLabel: installation}}}
+		return client.IgnoreAlreadyExists(m.Client.Create(ctx, &ns))
+	}
+	return err
+}
+
+func (m *Manager) readSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	var s corev1.Secret
+	if err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (m *Manager) readKeyPair(ctx context.Context, namespace, name string) (*pki.KeyPair, error) {
+	s, err := m.readSecret(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return pki.ParseKeyPair(s.Data[keyCert], s.Data[keyKey])
+}
+
+func (m *Manager) writeSecret(ctx context.Context, namespace, name, installation string, data map[string][]byte) error {
+	existing, err := m.readSecret(ctx, namespace, name)
+	if apierrors.IsNotFound(err) {
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: ownedLabels(installation)},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       data,
+		}
+		return m.Client.Create(ctx, s)
+	}
+	if err != nil {
+		return err
+	}
+	existing.Data = data
+	if existing.Labels == nil {
+		existing.Labels = map[string]string{}
+	}
+	maps.Copy(existing.Labels, ownedLabels(installation))
+	return m.Client.Update(ctx, existing)
+}
+
+func (m *Manager) deleteSecret(ctx context.Context, namespace, name string) error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	return client.IgnoreNotFound(m.Client.Delete(ctx, s))
+}
+
+// readBundle returns the anchors published in the control-plane namespace,
+// the source every other namespace's copy follows; nil when none is yet.
+func (m *Manager) readBundle(ctx context.Context, namespace string) ([]*x509.Certificate, error) {
+	var cm corev1.ConfigMap
+	err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: BundleConfigMap}, &cm)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	certs, err := pki.ParseCertificates([]byte(cm.Data[BundleKey]))
+	if err != nil {
+		return nil, fmt.Errorf("trust bundle %s/%s: %w", namespace, BundleConfigMap, err)
+	}
+	return certs, nil
+}
+
+func (m *Manager) writeBundle(ctx context.Context, namespace, installation, bundle string) error {
+	want := map[string]string{BundleKey: bundle}
+	var cm corev1.ConfigMap
+	err := m.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: BundleConfigMap}, &cm)
+	if apierrors.IsNotFound(err) {
+		cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: BundleConfigMap, Labels: ownedLabels(installation)}, Data: want}
+		err = m.Client.Create(ctx, &cm)
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		// Present but not in the label-filtered cache: adopt it.
+		if err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: BundleConfigMap}, &cm); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if maps.Equal(cm.Data, want) && cm.Labels[contract.InstallationLabel] == installation {
+		return nil
+	}
+	cm.Data = want
+	if cm.Labels == nil {
+		cm.Labels = map[string]string{}
+	}
+	maps.Copy(cm.Labels, ownedLabels(installation))
+	return m.Client.Update(ctx, &cm)
+}
+
+func ownedLabels(installation string) map[string]string {
+	return map[string]string{contract.InstallationLabel: installation, "app.kubernetes.io/managed-by": "meshkeeper-operator"}
+}
