@@ -29,6 +29,9 @@ func serve(ctx context.Context, addr string, srv *http.Server) error {
 		srv.ReadHeaderTimeout = 10 * time.Second
 	}
 	srv.ErrorLog = slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug)
+	// Requests inherit ctx, so long-lived discovery streams end on shutdown
+	// instead of holding it open until the grace period runs out.
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	stop := context.AfterFunc(ctx, func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()

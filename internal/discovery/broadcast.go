@@ -30,7 +30,8 @@ func NewBroadcaster() *Broadcaster {
 }
 
 // Publish numbers and stores snap if its content differs from the latest, and
-// reports whether it did.
+// reports whether it did. The Broadcaster keeps snap's maps: callers must not
+// modify them afterwards.
 func (b *Broadcaster) Publish(snap contract.DiscoverySnapshot) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

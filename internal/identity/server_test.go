@@ -311,3 +311,25 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(s int)           { r.status = s }
+
+// BenchmarkCertify measures one certify request through the handler: JSON and
+// CSR parsing, the (fake) token review and an ECDSA P-256 signature.
+func BenchmarkCertify(b *testing.B) {
+	ca := newTestCA(b, "bench", time.Now().Add(48*time.Hour))
+	srv, err := NewServer(Config{TrustDomain: testTrustDomain, LeafTTL: time.Hour, Reviewer: testReviewer,
+		Issuer: NewStaticIssuer(ca.issuer), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := requestJSON(b, csrPEM(b, mustKey(b)), "web-token")
+	handler := srv.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := &recorder{header: http.Header{}}
+		req, _ := http.NewRequest(http.MethodPost, contract.IdentityPath, bytes.NewReader(body))
+		handler.ServeHTTP(rec, req)
+		if rec.status != 0 && rec.status != http.StatusOK {
+			b.Fatalf("status %d", rec.status)
+		}
+	}
+}
