@@ -88,6 +88,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer factory.Shutdown()
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
+			if ctx.Err() != nil {
+				return nil // stopped before the first sync
+			}
 			return errors.New("informer for " + typ.String() + " did not sync")
 		}
 	}
