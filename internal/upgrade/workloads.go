@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -224,4 +225,16 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// Namespaces returns the sorted namespaces of workload keys (for a Prometheus gate).
+func Namespaces(workloadKeys []string) []string {
+	var out []string
+	for _, k := range workloadKeys {
+		if _, ns, _, err := ParseKey(k); err == nil && !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
