@@ -76,6 +76,7 @@ func New(cfg Config) *Server {
 			}
 		},
 		Transport:     cfg.Upstream,
+		BufferPool:    &bufferPool{},
 		FlushInterval: -1, // stream every write at once: SSE, gRPC, long polls
 		ErrorLog:      slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,6 +1,7 @@
 package sidecar_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -75,7 +76,7 @@ type proxyOpts struct {
 	clock  clock.Clock
 }
 
-func startProxy(t *testing.T, o proxyOpts) *proxy {
+func startProxy(t testing.TB, o proxyOpts) *proxy {
 	t.Helper()
 	p := &proxy{store: &discovery.Store{}, dst: &dstResolver{}, trustPath: filepath.Join(t.TempDir(), contract.TrustRootsKey)}
 	p.dst.set(netip.MustParseAddrPort("127.0.0.1:1"))
@@ -124,7 +125,7 @@ func (p *proxy) route(service string, endpoint string, identity string) {
 
 // metric returns the value of the one series whose line starts with prefix
 // (name plus its sorted label set), or -1 when absent.
-func (p *proxy) metric(t *testing.T, series string) string {
+func (p *proxy) metric(t testing.TB, series string) string {
 	t.Helper()
 	_, body := get(t, "http://"+p.admin+contract.MetricsPath)
 	for _, line := range strings.Split(body, "\n") {
@@ -135,7 +136,7 @@ func (p *proxy) metric(t *testing.T, series string) string {
 	return "absent"
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -146,7 +147,7 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func writeFile(t *testing.T, path string, data []byte) {
+func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
@@ -157,7 +158,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -179,7 +180,7 @@ type requestDump struct {
 // port, and a raw TCP echo on another.
 type app struct{ httpAddr, tcpAddr netip.AddrPort }
 
-func startApp(t *testing.T) *app {
+func startApp(t testing.TB) *app {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
@@ -203,6 +204,17 @@ func startApp(t *testing.T) *app {
 			w.(http.Flusher).Flush()
 		}
 		w.Header().Set("Grpc-Status", "0")
+	})
+	mux.HandleFunc("/duplex", func(w http.ResponseWriter, r *http.Request) {
+		// Echo each line as it arrives, before the request body has ended.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		sc := bufio.NewScanner(r.Body)
+		for sc.Scan() {
+			_, _ = w.Write([]byte("echo " + sc.Text() + "\n"))
+			w.(http.Flusher).Flush()
+		}
 	})
 	mux.HandleFunc("/status/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT")

@@ -1,6 +1,7 @@
 package sidecar_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/x509"
@@ -71,6 +72,40 @@ func TestMeshRoundTrips(t *testing.T) {
 		}
 		if !strings.Contains(want, "HTTP/2.0") || !strings.Contains(want, "Grpc-Status: 0") {
 			t.Fatalf("app did not answer h2 with trailers: %s", want)
+		}
+	})
+
+	t.Run("full-duplex streaming: response flows before the request ends", func(t *testing.T) {
+		server.dst.set(a.httpAddr)
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		result := make(chan error, 1)
+		go func() { // bounded below: a half-duplex proxy would block here forever
+			req, _ := http.NewRequest(http.MethodPost, "http://"+service+"/duplex", pr)
+			resp, err := clientVia(client.outbound, false).Do(req)
+			if err != nil {
+				result <- err
+				return
+			}
+			defer resp.Body.Close()
+			lines := bufio.NewReader(resp.Body)
+			for i := 0; i < 3; i++ { // each echo must arrive while the request is still open
+				fmt.Fprintf(pw, "line %d\n", i)
+				got, err := lines.ReadString('\n')
+				if err != nil || got != fmt.Sprintf("echo line %d\n", i) {
+					result <- fmt.Errorf("round %d: %q, %v", i, got, err)
+					return
+				}
+			}
+			result <- nil
+		}()
+		select {
+		case err := <-result:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no echo while the request body was still open: the proxy is not full duplex")
 		}
 	})
 
