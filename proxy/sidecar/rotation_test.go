@@ -1,0 +1,183 @@
+package sidecar_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/clock/clocktest"
+	"github.com/meshkeeper/meshkeeper/proxy/config"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"
+	"github.com/meshkeeper/meshkeeper/proxy/sidecar"
+	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
+)
+
+// TestNewHandshakesUseSwappedCertificate swaps the server proxy's
+// certificate (as a renewal does) and checks the very next connection
+// presents it, with no restart: an identity the client does not expect is
+// refused, the original one is accepted again.
+func TestNewHandshakesUseSwappedCertificate(t *testing.T) {
+	ca := testpki.NewCA(t, "anchor")
+	a := startApp(t)
+	serverCerts := newCerts(ca.Leaf(t, serverID))
+	server := startProxy(t, proxyOpts{certs: serverCerts, anchor: ca.PEM()})
+	client := startProxy(t, proxyOpts{certs: newCerts(ca.Leaf(t, clientID)), anchor: ca.PEM()})
+	client.route(service, server.inbound, serverID)
+	server.dst.set(a.tcpAddr)
+	echo := func() string {
+		c, err := net.Dial("tcp", client.outbound)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("ping"))
+		_ = c.(*net.TCPConn).CloseWrite()
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if got := echo(); got != "ping" {
+		t.Fatalf("before swap: %q", got)
+	}
+	serverCerts.cur.Store(ca.Leaf(t, contract.SPIFFEID(td, "app", "someone-else")))
+	if got := echo(); got == "ping" {
+		t.Fatal("new connection still verified the old certificate")
+	}
+	serverCerts.cur.Store(ca.Leaf(t, serverID))
+	if got := echo(); got != "ping" {
+		t.Fatalf("after swapping back: %q", got)
+	}
+}
+
+// TestWebsocketUpgradeIsRelayedOpaquely upgrades through both proxies and
+// then exchanges bytes that are not HTTP.
+func TestWebsocketUpgradeIsRelayedOpaquely(t *testing.T) {
+	ca := testpki.NewCA(t, "anchor")
+	a := startApp(t)
+	server := startProxy(t, proxyOpts{certs: newCerts(ca.Leaf(t, serverID)), anchor: ca.PEM()})
+	client := startProxy(t, proxyOpts{certs: newCerts(ca.Leaf(t, clientID)), anchor: ca.PEM()})
+	client.route(service, server.inbound, serverID)
+	server.dst.set(a.httpAddr)
+	c, err := net.Dial("tcp", client.outbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answer: %v %v", resp, err)
+	}
+	for _, msg := range []string{"\x81\x05hello", "\x00\xffbinary"} {
+		_, _ = io.WriteString(c, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+			t.Fatalf("echo %q: %q %v", msg, got, err)
+		}
+	}
+}
+
+// TestRenewalWithFakeClock runs the real identity client inside the proxy:
+// the first certificate makes it ready, and at 70% of its lifetime on the
+// fake clock it renews, here from a new issuer, which build info reports.
+func TestRenewalWithFakeClock(t *testing.T) {
+	oldCA, newCA := testpki.NewCA(t, "old"), testpki.NewCA(t, "new")
+	clk := clocktest.New(time.Now().Truncate(time.Second))
+	var signer atomic.Pointer[testpki.CA]
+	signer.Store(oldCA)
+	var requests atomic.Int32
+	svc := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req contract.CertifyRequest
+		if r.URL.Path != contract.IdentityPath || json.NewDecoder(r.Body).Decode(&req) != nil || req.Token != "sa-token" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		requests.Add(1)
+		block, _ := pem.Decode([]byte(req.CSR))
+		csr, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ca := signer.Load()
+		leaf := ca.Sign(t, csr.PublicKey, serverID, nil, clk.Now().Add(-time.Minute), clk.Now().Add(time.Hour))
+		chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), ca.PEM()...)
+		_ = json.NewEncoder(w).Encode(contract.CertifyResponse{CertificateChain: string(chain), NotAfter: leaf.NotAfter})
+	}))
+	svc.Config.ErrorLog = log.New(io.Discard, "", 0)
+	svc.TLS = &tls.Config{Certificates: []tls.Certificate{*oldCA.Leaf(t, "", "127.0.0.1")}}
+	svc.StartTLS()
+	defer svc.Close()
+
+	dir := t.TempDir()
+	trustPath, tokenPath := filepath.Join(dir, contract.TrustRootsKey), filepath.Join(dir, contract.TokenFile)
+	writeFile(t, trustPath, append(oldCA.PEM(), newCA.PEM()...))
+	if err := os.WriteFile(tokenPath, []byte("sa-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- sidecar.Run(ctx, sidecar.Options{
+			Config: config.Config{IdentityAddr: svc.Listener.Addr().String(), TrustDomain: td, TrustRootsPath: trustPath,
+				TokenPath: tokenPath, PodNamespace: "app", ServiceAccount: "server"},
+			Version: "9.9.9-test", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clk,
+			Inbound: listen(), Outbound: listen(), Admin: admin, OrigDst: &dstResolver{}, Discovery: &discovery.Store{},
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	p := &proxy{admin: admin.Addr().String()}
+	waitFor(t, func() bool { code, _ := get(t, "http://"+p.admin+contract.ReadyPath); return code == http.StatusOK })
+	issuer := func() string {
+		_, body := get(t, "http://"+p.admin+contract.MetricsPath)
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, contract.MetricBuildInfo+"{") {
+				i := strings.Index(line, `issuer="`) + len(`issuer="`)
+				return line[i : i+64]
+			}
+		}
+		return ""
+	}
+	if got := issuer(); got != tlsid.Fingerprint(oldCA.Cert) {
+		t.Fatalf("issuer label %q before renewal", got)
+	}
+	signer.Store(newCA) // the control plane rotated its issuer meanwhile
+	clk.Advance(38 * time.Minute) // before the earliest jittered renewal point (65%)
+	if requests.Load() != 1 {
+		t.Fatalf("renewed before 65%% of the lifetime (%d requests)", requests.Load())
+	}
+	clk.Advance(8 * time.Minute) // past the latest jittered renewal point (75%), still before expiry
+	waitFor(t, func() bool { return issuer() == tlsid.Fingerprint(newCA.Cert) })
+	if requests.Load() != 2 {
+		t.Fatalf("%d certify requests, want 2", requests.Load())
+	}
+}
