@@ -280,7 +280,10 @@ func (m *machine) idle(st *meshv1.UpgradeStatus) Step {
 	if st != nil && st.Phase == PhaseAwaitingApproval && st.To != target {
 		st = nil // a plan for another target is stale
 	}
-	rollingBackSuccess := st != nil && st.Phase == PhaseSucceeded && st.From == target && st.To == cp
+	// Going back to the recorded previous version after the upgrade finished
+	// (succeeded, or failed with the new control plane still in place) is a
+	// staged move like any other, not a refused downgrade.
+	rollingBackSuccess := st != nil && (st.Phase == PhaseSucceeded || st.Phase == PhaseFailed) && st.From == target && st.To == cp
 	var err error
 	if rollingBackSuccess {
 		if !slices.Contains(m.Supported, target) {
