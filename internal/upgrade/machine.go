@@ -248,10 +248,15 @@ func (m *machine) desiredControlPlane() string {
 		return observed
 	}
 	switch st.Phase {
-	case PhaseControlPlane, PhaseWave, PhasePaused, PhaseSucceeded:
+	case PhaseControlPlane, PhaseWave, PhaseSucceeded:
 		return st.To
 	case PhaseRollingBack:
 		return st.From
+	case PhasePaused: // waiting for a decision: hold whatever runs
+		if observed == "" {
+			return st.To
+		}
+		return observed
 	}
 	if observed == "" {
 		return st.From
@@ -283,9 +288,9 @@ func (m *machine) idle(st *meshv1.UpgradeStatus) Step {
 	// Going back to the recorded previous version after the upgrade finished
 	// (succeeded, or failed with the new control plane still in place) is a
 	// staged move like any other, not a refused downgrade.
-	rollingBackSuccess := st != nil && (st.Phase == PhaseSucceeded || st.Phase == PhaseFailed) && st.From == target && st.To == cp
+	returning := st != nil && (st.Phase == PhaseSucceeded || st.Phase == PhaseFailed) && st.From == target && st.To == cp
 	var err error
-	if rollingBackSuccess {
+	if returning {
 		if !slices.Contains(m.Supported, target) {
 			err = CheckSkew("", target, m.Supported)
 		}
@@ -367,7 +372,11 @@ func (m *machine) progress(st *meshv1.UpgradeStatus) Step {
 		if m.Spec.Paused {
 			field = "spec.paused"
 		}
-		return m.step(st, ActionPaused, ReasonUpgradePaused, fmt.Sprintf("upgrade to %s paused by %s before %s", st.To, field, describeStep(st)))
+		s := m.step(st, ActionPaused, ReasonUpgradePaused, fmt.Sprintf("upgrade to %s paused by %s before %s", st.To, field, describeStep(st)))
+		if observed := m.ControlPlane.Version; observed != "" {
+			s.ControlPlaneVersion = observed // halted: the control plane does not move either
+		}
+		return s
 	}
 	if st.StepStartedAt.IsZero() {
 		st.StepStartedAt = stamp(m.Now)

@@ -457,7 +457,7 @@ func TestPaused(t *testing.T) {
 	f.Spec.Upgrade = &meshv1.UpgradeSpec{Paused: true}
 	s := Next(f)
 	f.Upgrade = s.Upgrade
-	check(t, Next(f), expect{action: ActionPaused, cp: vTo, phase: PhaseControlPlane})
+	check(t, Next(f), expect{action: ActionPaused, cp: vFrom, phase: PhaseControlPlane})
 }
 
 func TestVersionChangesDuringUpgrade(t *testing.T) {
@@ -486,6 +486,11 @@ func TestPausedOnFailure(t *testing.T) {
 	f.Upgrade.LastVerdict = &meshv1.GateVerdict{Gate: "wave/canary", Reason: ReasonLatencyTooHigh, Message: "p99 2s", At: metav1.NewTime(t0)}
 	f.Now = t0.Add(24 * time.Hour)
 	check(t, Next(f), expect{action: ActionPaused, reason: ReasonFailedPaused, phase: PhasePaused, cp: vTo, mention: "wave/canary failed (LatencyTooHigh: p99 2s)"})
+	// Paused after a failed control-plane upgrade: the control plane is held where it is.
+	held := f
+	held.ControlPlane = ControlPlane{Version: vFrom, Failed: true}
+	held.Upgrade = inProgress(PhasePaused, StepUpgrade, -1)
+	check(t, Next(held), expect{action: ActionPaused, phase: PhasePaused, cp: vFrom})
 	f.Spec.Upgrade.OnFailure = meshv1.OnFailureRollback
 	s := Next(f)
 	check(t, s, expect{action: ActionBeginRollback, phase: PhaseRollingBack, cp: vTo, mention: "LatencyTooHigh"})

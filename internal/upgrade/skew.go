@@ -1,9 +1,3 @@
-// Package upgrade holds the logic of staged mesh upgrades: the version skew
-// policy, the wave plan over meshed workloads, PodDisruptionBudget and batch
-// math, health gates over the proxies' golden metrics (or Prometheus), and the
-// upgrade state machine. Everything except the Prometheus source and the
-// workload restart helper is a pure function of observed facts, so a
-// reconcile can start from observation after a crash at any point.
 package upgrade
 
 import (
