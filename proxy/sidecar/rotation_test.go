@@ -170,7 +170,7 @@ func TestRenewalWithFakeClock(t *testing.T) {
 	if got := issuer(); got != tlsid.Fingerprint(oldCA.Cert) {
 		t.Fatalf("issuer label %q before renewal", got)
 	}
-	signer.Store(newCA) // the control plane rotated its issuer meanwhile
+	signer.Store(newCA)           // the control plane rotated its issuer meanwhile
 	clk.Advance(38 * time.Minute) // before the earliest jittered renewal point (65%)
 	if requests.Load() != 1 {
 		t.Fatalf("renewed before 65%% of the lifetime (%d requests)", requests.Load())
