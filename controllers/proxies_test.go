@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/x509"
 	"sort"
 	"sync"
 
@@ -62,12 +63,18 @@ func (s *simulatedProxies) observe(ctx context.Context, namespace, version strin
 			sort.Strings(rep.TrustAnchors)
 		}
 	}
+	// Several installations share this API server: a proxy renews from the
+	// identity service that last switched issuers, i.e. the newest issuer.
 	var issuers corev1.SecretList
 	if err := k8s.List(ctx, &issuers, client.MatchingFields{"metadata.name": contract.IssuerSecret}); err == nil {
+		var newest *x509.Certificate
 		for _, sec := range issuers.Items {
-			if kp, err := pki.ParseKeyPair(sec.Data["tls.crt"], sec.Data["tls.key"]); err == nil {
-				rep.Issuer = pki.Fingerprint(kp.Cert)
+			if kp, err := pki.ParseKeyPair(sec.Data["tls.crt"], sec.Data["tls.key"]); err == nil && (newest == nil || kp.Cert.NotBefore.After(newest.NotBefore)) {
+				newest = kp.Cert
 			}
+		}
+		if newest != nil {
+			rep.Issuer = pki.Fingerprint(newest)
 		}
 	}
 	return rep

@@ -187,12 +187,15 @@ type MeshInstallationStatus struct {
 // DataPlaneStatus counts the meshed pods (those the injector gave a proxy).
 type DataPlaneStatus struct {
 	// MeshedPods is the number of running or pending meshed pods.
-	MeshedPods int32 `json:"meshedPods"`
+	// +optional
+	MeshedPods int32 `json:"meshedPods,omitempty"`
 	// OutdatedProxies counts meshed pods whose proxy version differs from the
 	// installed mesh version's.
-	OutdatedProxies int32 `json:"outdatedProxies"`
+	// +optional
+	OutdatedProxies int32 `json:"outdatedProxies,omitempty"`
 	// NotReadyProxies counts meshed pods whose proxy does not report ready.
-	NotReadyProxies int32 `json:"notReadyProxies"`
+	// +optional
+	NotReadyProxies int32 `json:"notReadyProxies,omitempty"`
 	// ProxyVersions counts meshed pods per proxy version.
 	// +optional
 	ProxyVersions []ProxyVersionCount `json:"proxyVersions,omitempty"`

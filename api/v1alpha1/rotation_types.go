@@ -51,8 +51,10 @@ type RotationStatus struct {
 	StartedAt  metav1.Time `json:"startedAt"`
 	PhaseSince metav1.Time `json:"phaseSince"`
 	// Converged of Total meshed proxies satisfy the current phase.
-	Converged int32 `json:"converged"`
-	Total     int32 `json:"total"`
+	// +optional
+	Converged int32 `json:"converged,omitempty"`
+	// +optional
+	Total int32 `json:"total,omitempty"`
 	// Lagging names up to 20 proxies (namespace/pod) that have not converged.
 	// +optional
 	Lagging []string `json:"lagging,omitempty"`

@@ -117,12 +117,15 @@ func (m *Manager) writeBundle(ctx context.Context, namespace, installation, bund
 	if maps.Equal(cm.Data, want) && cm.Labels[contract.InstallationLabel] == installation {
 		return nil
 	}
+	// A merge patch without a resourceVersion: the cache may lag the last
+	// write, and the operator alone owns this content.
+	patch := client.MergeFrom(cm.DeepCopy())
 	cm.Data = want
 	if cm.Labels == nil {
 		cm.Labels = map[string]string{}
 	}
 	maps.Copy(cm.Labels, ownedLabels(installation))
-	return m.Client.Update(ctx, &cm)
+	return m.Client.Patch(ctx, &cm, patch)
 }
 
 func ownedLabels(installation string) map[string]string {
