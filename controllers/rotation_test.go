@@ -222,4 +222,6 @@ func TestRotationResumesFromAPendingAnchorLeftByACrash(t *testing.T) {
 	assertRotatedTo(t, "mk-resume", got.NewAnchor, "mk-resume")
 }
 
-func reqFor(name string) ctrl.Request { return ctrl.Request{NamespacedName: client.ObjectKey{Name: name}} }
+func reqFor(name string) ctrl.Request {
+	return ctrl.Request{NamespacedName: client.ObjectKey{Name: name}}
+}
