@@ -144,7 +144,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Started(o.Inbound.Addr(), o.Outbound.Addr(), o.Admin.Addr())
 	}
 	log.Info("proxy started", "version", o.Version, "identity", cfg.Identity(), "strict", cfg.Strict,
-		"inbound", o.Inbound.Addr(), "outbound", o.Outbound.Addr(), "admin", o.Admin.Addr())
+		"inbound", o.Inbound.Addr().String(), "outbound", o.Outbound.Addr().String(), "admin", o.Admin.Addr().String())
 	select {
 	case <-ctx.Done():
 		return nil
