@@ -55,7 +55,7 @@ func (c *Client) Run(ctx context.Context) {
 		}
 		wait := clock.Exponential(attempt, reconnectBase, reconnectMax)
 		attempt++
-		c.Log.Warn("discovery stream ended; reconnecting", "err", err, "snapshots", got, "retryIn", wait)
+		c.Log.Warn("discovery stream ended; reconnecting", "err", err, "snapshots", got, "retryIn", wait.String())
 		select {
 		case <-ctx.Done():
 			return

@@ -76,12 +76,12 @@ func (c *Client) Run(ctx context.Context) {
 		if err != nil {
 			wait = Backoff(attempt)
 			attempt++
-			c.Log.Warn("certificate request failed", "err", err, "retryIn", wait)
+			c.Log.Warn("certificate request failed", "err", err, "retryIn", wait.String())
 		} else {
 			attempt = 0
 			c.store(cert)
 			wait = RenewAt(now, cert.Leaf.NotAfter, c.jitter()).Sub(now)
-			c.Log.Info("certificate issued", "identity", c.Identity, "notAfter", cert.Leaf.NotAfter, "renewIn", wait)
+			c.Log.Info("certificate issued", "identity", c.Identity, "notAfter", cert.Leaf.NotAfter, "renewIn", wait.String())
 		}
 		select {
 		case <-ctx.Done():
