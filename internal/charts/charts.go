@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds one chart directory per mesh version.
 //
-//go:embed all:0.1.0
+//go:embed all:0.1.0 all:0.2.0
 var FS embed.FS

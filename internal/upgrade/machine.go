@@ -12,6 +12,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
+	"github.com/meshkeeper/meshkeeper/internal/workload"
 )
 
 // Phases of status.upgrade.phase.
@@ -430,7 +431,7 @@ func (m *machine) waveStep(st *meshv1.UpgradeStatus) Step {
 	if st.Step == StepBake {
 		return m.bake(st, gate, wave.Workloads, func() (bool, string) { return m.allSettled(wave.Workloads, settled) })
 	}
-	r := m.restarts(wave, RestartStamp(st.StartedAt.Time), settled)
+	r := m.restarts(wave, workload.RestartStamp(st.StartedAt.Time), settled)
 	if r.done {
 		return m.startBake(st, gate, wave.Workloads)
 	}
@@ -503,7 +504,7 @@ func (m *machine) rollbackStep(st *meshv1.UpgradeStatus) Step {
 		return w.Settled(func(p Pod) bool { return p.ProxyVersion != toProxy }, "off proxy "+toProxy)
 	}
 	at := rollbackStamp(st)
-	r := m.restarts(wave, RestartStamp(at), settledBack)
+	r := m.restarts(wave, workload.RestartStamp(at), settledBack)
 	if !r.done {
 		return m.restartStep(st, r, at, ReasonRollingBack, fmt.Sprintf("rolling back to %s: %s", st.From, r.message))
 	}

@@ -12,6 +12,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
+	wl "github.com/meshkeeper/meshkeeper/internal/workload"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -116,7 +117,7 @@ func (w *world) step() Step {
 		}
 		for _, key := range s.Restart {
 			sw := w.workloads[key]
-			if stamp := RestartStamp(s.RestartAt); sw != nil && sw.stamp != stamp {
+			if stamp := wl.RestartStamp(s.RestartAt); sw != nil && sw.stamp != stamp {
 				sw.stamp, sw.proxy = stamp, proxyVersions[w.cpVersion]
 				sw.rollouts++
 			}

@@ -13,6 +13,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
+	wl "github.com/meshkeeper/meshkeeper/internal/workload"
 )
 
 const (
@@ -20,13 +21,13 @@ const (
 )
 
 var (
-	forwardStamp = RestartStamp(t0)
+	forwardStamp = wl.RestartStamp(t0)
 	upgradePlan  = []meshv1.PlannedWave{{Name: "canary", Workloads: []string{keyA}}, {Name: "rest", Workloads: []string{keyB, keyC}}}
 )
 
 // workload is a one-pod Deployment in shop on a proxy version.
-func workload(key, proxy string, ready bool, stamp string) Workload {
-	_, ns, name, _ := ParseKey(key)
+func meshedWorkload(key, proxy string, ready bool, stamp string) Workload {
+	_, ns, name, _ := wl.ParseKey(key)
 	return Workload{Kind: KindDeployment, Namespace: ns, Name: name, Desired: 1,
 		Pods: []Pod{{Name: name + "-1", ProxyVersion: proxy, Ready: ready, RestartedAt: stamp, Labels: map[string]string{"app": name}}}}
 }
@@ -55,7 +56,7 @@ func clonePlan(p []meshv1.PlannedWave) []meshv1.PlannedWave {
 func base() Facts {
 	return Facts{Now: t0.Add(time.Minute), Spec: meshv1.MeshInstallationSpec{Version: vTo}, Supported: supported, ProxyVersions: proxyVersions,
 		ControlPlane: ControlPlane{Version: vFrom, Settled: true, Ready: true},
-		Workloads:    []Workload{workload(keyA, pFrom, true, ""), workload(keyB, pFrom, true, ""), workload(keyC, pFrom, true, "")}}
+		Workloads:    []Workload{meshedWorkload(keyA, pFrom, true, ""), meshedWorkload(keyB, pFrom, true, ""), meshedWorkload(keyC, pFrom, true, "")}}
 }
 
 // afterCP: the control plane runs vTo.
@@ -280,13 +281,13 @@ func TestBake(t *testing.T) {
 			expect{action: ActionPause, reason: ReasonFailedPaused, phase: PhasePaused, step: StepBake, cp: vTo}, ReasonSuccessRateTooLow},
 		{"last wave passes: complete", func() *meshv1.UpgradeStatus { return inProgress(PhaseWave, StepBake, 1) },
 			func(f *Facts) {
-				f.Workloads[1], f.Workloads[2] = workload(keyB, pTo, true, forwardStamp), workload(keyC, pTo, true, forwardStamp)
+				f.Workloads[1], f.Workloads[2] = meshedWorkload(keyB, pTo, true, forwardStamp), meshedWorkload(keyC, pTo, true, forwardStamp)
 				f.Reading = Reading{Counters: counters(2000, 0)}
 			},
 			expect{action: ActionComplete, reason: ReasonUpgradeSucceeded, phase: PhaseSucceeded, cp: vTo, mention: "upgraded from 0.1.0 to 0.2.0"}, ReasonPassed},
 		{"a wave's pod fell back to not ready: wait before judging", func() *meshv1.UpgradeStatus { return inProgress(PhaseWave, StepBake, 0) },
 			func(f *Facts) {
-				f.Workloads[0] = workload(keyA, pTo, false, forwardStamp)
+				f.Workloads[0] = meshedWorkload(keyA, pTo, false, forwardStamp)
 				f.Reading = Reading{Counters: counters(2000, 0)}
 			},
 			expect{action: ActionWait, step: StepBake, mention: "0/1 pods ready"}, ""},
@@ -307,7 +308,7 @@ func TestBake(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := base()
 			afterCP(&f)
-			f.Workloads = []Workload{workload(keyA, pTo, true, forwardStamp), workload(keyB, pFrom, true, ""), workload(keyC, pFrom, true, "")}
+			f.Workloads = []Workload{meshedWorkload(keyA, pTo, true, forwardStamp), meshedWorkload(keyB, pFrom, true, ""), meshedWorkload(keyC, pFrom, true, "")}
 			f.Upgrade = tc.status()
 			if f.Upgrade.Step == StepBake && tc.name != "bake state lost: start it again" {
 				f.Upgrade.BakeStart = bakeStart.DeepCopy()
@@ -355,12 +356,12 @@ func TestWaveRestarts(t *testing.T) {
 		{"first batch of the canary", 0, nil, func(f *Facts) {},
 			expect{action: ActionRestartWorkloads, phase: PhaseWave, step: StepRestart, restart: []string{keyA}, mention: "restarting " + keyA}, []string{keyA}, 0},
 		{"restarted, pods rolling: wait", 0, []string{keyA}, func(f *Facts) {
-			f.Workloads[0] = workload(keyA, pTo, false, forwardStamp)
+			f.Workloads[0] = meshedWorkload(keyA, pTo, false, forwardStamp)
 		}, expect{action: ActionWait, step: StepRestart, mention: "0/1 pods ready"}, []string{keyA}, 0},
 		{"restarted but the patch was lost in a crash: re-issue it", 0, []string{keyA}, func(f *Facts) {},
 			expect{action: ActionRestartWorkloads, step: StepRestart, restart: []string{keyA}}, []string{keyA}, 0},
 		{"rolled: bake", 0, []string{keyA}, func(f *Facts) {
-			f.Workloads[0] = workload(keyA, pTo, true, forwardStamp)
+			f.Workloads[0] = meshedWorkload(keyA, pTo, true, forwardStamp)
 			f.Reading = Reading{Counters: counters(10, 0)}
 		}, expect{action: ActionStartBake, step: StepBake}, []string{keyA}, 0},
 		{"second wave, maxUnavailable 1: one at a time", 1, nil, func(f *Facts) {},
@@ -368,10 +369,10 @@ func TestWaveRestarts(t *testing.T) {
 		{"second wave, maxUnavailable 2: both", 1, nil, func(f *Facts) { f.Spec.Upgrade = &meshv1.UpgradeSpec{MaxUnavailable: ptrInt32(2)} },
 			expect{action: ActionRestartWorkloads, restart: []string{keyB, keyC}}, []string{keyB, keyC}, 0},
 		{"one in flight fills the single slot", 1, []string{keyB}, func(f *Facts) {
-			f.Workloads[1] = workload(keyB, pTo, false, forwardStamp)
+			f.Workloads[1] = meshedWorkload(keyB, pTo, false, forwardStamp)
 		}, expect{action: ActionWait, mention: "1/2 workloads restarted"}, []string{keyB}, 0},
 		{"a workload already on the new proxy needs no restart", 1, nil, func(f *Facts) {
-			f.Workloads[1] = workload(keyB, pTo, true, "")
+			f.Workloads[1] = meshedWorkload(keyB, pTo, true, "")
 		}, expect{action: ActionRestartWorkloads, restart: []string{keyC}}, []string{keyB, keyC}, 0},
 		{"a vanished workload is skipped", 1, nil, func(f *Facts) {
 			f.Workloads = f.Workloads[:2]
@@ -381,11 +382,11 @@ func TestWaveRestarts(t *testing.T) {
 		}, expect{action: ActionRestartWorkloads, restart: []string{keyC}, mention: "b-pdb allows no disruption"}, []string{keyC}, 1},
 		{"only the PDB-held workload left: wait", 1, []string{keyC}, func(f *Facts) {
 			f.PDBs = []policyv1.PodDisruptionBudget{pdbBlocking}
-			f.Workloads[2] = workload(keyC, pTo, true, forwardStamp)
+			f.Workloads[2] = meshedWorkload(keyC, pTo, true, forwardStamp)
 		}, expect{action: ActionWait, mention: "blocked"}, []string{keyC}, 1},
 		{"PDB-held past the deadline: roll back", 1, []string{keyC}, func(f *Facts) {
 			f.PDBs = []policyv1.PodDisruptionBudget{pdbBlocking}
-			f.Workloads[2] = workload(keyC, pTo, true, forwardStamp)
+			f.Workloads[2] = meshedWorkload(keyC, pTo, true, forwardStamp)
 			f.Now = t0.Add(time.Hour)
 		}, expect{action: ActionBeginRollback, phase: PhaseRollingBack, mention: "b-pdb"}, []string{keyC}, 0},
 	}
@@ -394,7 +395,7 @@ func TestWaveRestarts(t *testing.T) {
 			f := base()
 			afterCP(&f)
 			if tc.wave == 1 {
-				f.Workloads[0] = workload(keyA, pTo, true, forwardStamp)
+				f.Workloads[0] = meshedWorkload(keyA, pTo, true, forwardStamp)
 			}
 			f.Upgrade = inProgress(PhaseWave, StepRestart, tc.wave)
 			f.Upgrade.Plan[tc.wave].Restarted = tc.restarted
@@ -417,10 +418,10 @@ func TestWaveRestarts(t *testing.T) {
 func TestNewBatchRestartsTheStepClock(t *testing.T) {
 	f := base()
 	afterCP(&f)
-	f.Workloads[0] = workload(keyA, pTo, true, forwardStamp)
+	f.Workloads[0] = meshedWorkload(keyA, pTo, true, forwardStamp)
 	f.Upgrade = inProgress(PhaseWave, StepRestart, 1)
 	f.Upgrade.Plan[1].Restarted = []string{keyB}
-	f.Workloads[1] = workload(keyB, pTo, true, forwardStamp)
+	f.Workloads[1] = meshedWorkload(keyB, pTo, true, forwardStamp)
 	f.Now = t0.Add(14 * time.Minute)
 	s := Next(f)
 	if s.Action != ActionRestartWorkloads || !s.Upgrade.StepStartedAt.Equal(&metav1.Time{Time: f.Now}) {
@@ -513,7 +514,7 @@ func TestRollback(t *testing.T) {
 		st.Plan = append(st.Plan, meshv1.PlannedWave{Name: RollbackWave, Workloads: []string{keyA}, Restarted: restarted})
 		return st
 	}
-	rbStamp := RestartStamp(failedAt)
+	rbStamp := wl.RestartStamp(failedAt)
 	cases := []struct {
 		name   string
 		status *meshv1.UpgradeStatus
@@ -529,17 +530,17 @@ func TestRollback(t *testing.T) {
 		{"restart them back with the rollback's stamp", withRollbackWave(), func(f *Facts) {},
 			expect{action: ActionRestartWorkloads, step: StepRestart, cp: vFrom, restart: []string{keyA}}},
 		{"a workload that picked up the new proxy meanwhile joins", withRollbackWave(keyA), func(f *Facts) {
-			f.Workloads[0] = workload(keyA, pFrom, true, rbStamp)
-			f.Workloads[2] = workload(keyC, pTo, true, "")
+			f.Workloads[0] = meshedWorkload(keyA, pFrom, true, rbStamp)
+			f.Workloads[2] = meshedWorkload(keyC, pTo, true, "")
 		}, expect{action: ActionRestartWorkloads, restart: []string{keyC}}},
-		{"all back: rolled back", withRollbackWave(keyA), func(f *Facts) { f.Workloads[0] = workload(keyA, pFrom, true, rbStamp) },
+		{"all back: rolled back", withRollbackWave(keyA), func(f *Facts) { f.Workloads[0] = meshedWorkload(keyA, pFrom, true, rbStamp) },
 			expect{action: ActionRolledBack, reason: ReasonRolledBack, phase: PhaseFailed, cp: vFrom, mention: "rolled back to 0.1.0: SuccessRateTooLow: 0.5 < 0.99"}},
 		{"control plane cannot go back: failed", rolling(StepControlPlane), func(f *Facts) {
 			afterCP(f)
 			f.ControlPlane.Settled, f.ControlPlane.Failed, f.ControlPlane.Problem = false, true, "chart error"
 		}, expect{action: ActionFail, reason: ReasonUpgradeFailed, phase: PhaseFailed, mention: "chart error"}},
 		{"rollback past its deadline: failed", withRollbackWave(keyA), func(f *Facts) {
-			f.Workloads[0] = workload(keyA, pFrom, false, rbStamp)
+			f.Workloads[0] = meshedWorkload(keyA, pFrom, false, rbStamp)
 			f.Now = failedAt.Add(16 * time.Minute)
 		}, expect{action: ActionFail, reason: ReasonUpgradeFailed, phase: PhaseFailed, mention: "did not finish within 15m0s"}},
 		{"a pause halts the rollback too", withRollbackWave(), func(f *Facts) { f.Spec.Paused = true },
@@ -552,13 +553,13 @@ func TestRollback(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := base()
-			f.Workloads[0] = workload(keyA, pTo, true, forwardStamp)
+			f.Workloads[0] = meshedWorkload(keyA, pTo, true, forwardStamp)
 			f.Upgrade = tc.status
 			f.Now = failedAt.Add(time.Minute)
 			tc.facts(&f)
 			s := Next(f)
 			check(t, s, tc.want)
-			if s.Action == ActionRestartWorkloads && RestartStamp(s.RestartAt) != rbStamp {
+			if s.Action == ActionRestartWorkloads && wl.RestartStamp(s.RestartAt) != rbStamp {
 				t.Errorf("rollback restarts use the rollback's stamp, got %s", s.RestartAt)
 			}
 			if s.Upgrade.Phase == PhaseFailed {
@@ -591,7 +592,7 @@ func TestFailedUpgradeIsHeldUntilAcknowledged(t *testing.T) {
 func TestHistoryBoundedNewestFirstOnce(t *testing.T) {
 	f := base()
 	afterCP(&f)
-	f.Workloads = []Workload{workload(keyA, pTo, true, forwardStamp), workload(keyB, pTo, true, forwardStamp), workload(keyC, pTo, true, forwardStamp)}
+	f.Workloads = []Workload{meshedWorkload(keyA, pTo, true, forwardStamp), meshedWorkload(keyB, pTo, true, forwardStamp), meshedWorkload(keyC, pTo, true, forwardStamp)}
 	f.Upgrade = inProgress(PhaseWave, StepBake, 1)
 	bs := CountersFrom(*counters(0, 0), t0)
 	f.Upgrade.BakeStart = &bs
@@ -616,7 +617,7 @@ func TestStatusIsStableWhileWaiting(t *testing.T) {
 	afterCP(&f)
 	f.Upgrade = inProgress(PhaseWave, StepRestart, 0)
 	f.Upgrade.Plan[0].Restarted = []string{keyA}
-	f.Workloads[0] = workload(keyA, pTo, false, forwardStamp)
+	f.Workloads[0] = meshedWorkload(keyA, pTo, false, forwardStamp)
 	s := Next(f)
 	f.Upgrade, f.Now = s.Upgrade, f.Now.Add(10*time.Second)
 	if again := Next(f); !reflect.DeepEqual(again.Upgrade, s.Upgrade) {

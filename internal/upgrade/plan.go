@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/workload"
 )
 
 // Names of the waves the planner adds itself.
@@ -78,7 +79,7 @@ func Plan(workloads []Workload, namespaceLabels map[string]map[string]string, wa
 	for _, r := range rules {
 		var matching []string
 		for _, key := range remaining {
-			_, ns, _, _ := ParseKey(key)
+			_, ns, _, _ := workload.ParseKey(key)
 			if r.selector.Matches(labels.Set(namespaceLabels[ns])) {
 				matching = append(matching, key)
 			}

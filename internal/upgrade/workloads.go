@@ -11,13 +11,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/workload"
 )
 
 // Workload kinds whose pod template the operator restarts.
 const (
-	KindDeployment  = "Deployment"
-	KindStatefulSet = "StatefulSet"
-	KindDaemonSet   = "DaemonSet"
+	KindDeployment  = workload.KindDeployment
+	KindStatefulSet = workload.KindStatefulSet
+	KindDaemonSet   = workload.KindDaemonSet
 )
 
 // Workload is a meshed Deployment, StatefulSet or DaemonSet and what its pods run.
@@ -51,16 +52,7 @@ type VersionCount struct {
 }
 
 // Key is "Kind/namespace/name", the form plans and restarts use.
-func (w Workload) Key() string { return w.Kind + "/" + w.Namespace + "/" + w.Name }
-
-// ParseKey splits a workload key into kind, namespace and name.
-func ParseKey(key string) (kind, namespace, name string, err error) {
-	parts := strings.Split(key, "/")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return "", "", "", fmt.Errorf("workload key %q is not Kind/namespace/name", key)
-	}
-	return parts[0], parts[1], parts[2], nil
-}
+func (w Workload) Key() string { return workload.Key(w.Kind, w.Namespace, w.Name) }
 
 // Live counts the pods not being deleted.
 func (w Workload) Live() int {
@@ -231,7 +223,7 @@ func podReady(p *corev1.Pod) bool {
 func Namespaces(workloadKeys []string) []string {
 	var out []string
 	for _, k := range workloadKeys {
-		if _, ns, _, err := ParseKey(k); err == nil && !slices.Contains(out, ns) {
+		if _, ns, _, err := workload.ParseKey(k); err == nil && !slices.Contains(out, ns) {
 			out = append(out, ns)
 		}
 	}

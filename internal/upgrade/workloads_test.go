@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	wl "github.com/meshkeeper/meshkeeper/internal/workload"
 )
 
 func ownedBy(kind, name string) []metav1.OwnerReference {
@@ -107,10 +108,10 @@ func TestSettled(t *testing.T) {
 }
 
 func TestParseKeyAndNamespaces(t *testing.T) {
-	if _, _, _, err := ParseKey("Deployment/ns"); err == nil {
+	if _, _, _, err := wl.ParseKey("Deployment/ns"); err == nil {
 		t.Fatal("short key accepted")
 	}
-	k, ns, n, err := ParseKey("StatefulSet/db/pg")
+	k, ns, n, err := wl.ParseKey("StatefulSet/db/pg")
 	if err != nil || k != "StatefulSet" || ns != "db" || n != "pg" {
 		t.Fatal("ParseKey")
 	}

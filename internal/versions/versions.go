@@ -37,6 +37,8 @@ func (r Release) Images(registry string) (controlPlane, proxy, proxyInit string)
 // releases is ordered oldest first.
 var releases = []Release{
 	{Version: "0.1.0", Chart: "0.1.0", ProxyVersion: "0.1.0", ControlPlaneTag: "0.1.0", ProxyTag: "0.1.0"},
+	// 0.2.0 adds PodDisruptionBudgets for a replicated control plane.
+	{Version: "0.2.0", Chart: "0.2.0", ProxyVersion: "0.2.0", ControlPlaneTag: "0.2.0", ProxyTag: "0.2.0"},
 }
 
 // Lookup returns the release of a mesh version.
@@ -59,5 +61,14 @@ func Supported() []string {
 	return out
 }
 
-// Latest is the newest shipped version, the default for new installations.
+// Latest is the newest shipped version.
 func Latest() Release { return releases[len(releases)-1] }
+
+// ProxyVersions maps every shipped mesh version to its proxy version.
+func ProxyVersions() map[string]string {
+	out := make(map[string]string, len(releases))
+	for _, r := range releases {
+		out[r.Version] = r.ProxyVersion
+	}
+	return out
+}

@@ -1,4 +1,4 @@
-package upgrade
+package workload
 
 import (
 	"context"
