@@ -24,6 +24,10 @@ cluster-down: meshcluster ## Stop the local cluster and restore the host.
 cluster-status: meshcluster ## Show the local cluster's processes, node and pods.
 	@$(CLUSTER_ENV) $(MESHCLUSTER) status
 
+.PHONY: cluster-logs
+cluster-logs: meshcluster ## Copy every component and container log plus events into LOGS_DIR (default bin/cluster-logs).
+	@$(CLUSTER_ENV) $(MESHCLUSTER) logs $(or $(LOGS_DIR),$(BIN_DIR)/cluster-logs)
+
 .PHONY: images
 images: ## Build every image (manager IMG, mesh releases, sample app) and import it into the local cluster.
 	@$(CLUSTER_ENV) $(GO) run ./test/images/cmd/mkimages -manager-img $(IMG) -version $(VERSION) -out $(BIN_DIR)/images $(IMAGES_FLAGS)

@@ -43,55 +43,20 @@ up() {
   k -n meshkeeper-system rollout status deployment/meshkeeper-controller-manager --timeout=180s
 
   step "5/6 installing the mesh: config/samples/mesh_v1alpha1_meshinstallation.yaml"
-  applied=$SECONDS
+  applied_ms=$(date +%s%3N)
   k apply -f config/samples/mesh_v1alpha1_meshinstallation.yaml
   k wait meshinstallation/mesh --for=condition=Ready --timeout=300s
-  ready_after=$((SECONDS - applied))
+  ready_ms=$(( $(date +%s%3N) - applied_ms ))
 
   step "6/6 deploying the sample app in the meshed namespace 'demo'"
   k apply -f test/demo/sample-app.yaml
   k -n demo rollout status deployment/backend --timeout=180s
   k -n demo rollout status deployment/frontend --timeout=180s
 
-  summary "$ready_after"
-}
-
-summary() {
-  local ready_after=$1
-  echo
-  echo "================ meshkeeper demo is running ($((SECONDS - t0))s) ================"
-  echo
-  echo "MeshInstallation (Ready ${ready_after}s after apply):"
-  k get meshinstallation mesh -o wide
-  k get meshinstallation mesh -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}) {.message}{"\n"}{end}'
-  echo
-  echo "Control plane (meshkeeper-system):"
-  k -n meshkeeper-system get pods -o wide
-  echo
-  echo "Sample app (namespace demo, meshkeeper.io/inject=enabled):"
-  k -n demo get pods -o wide
-  local meshed
-  meshed=$(k -n demo get pods -l app=backend -o jsonpath='{.items[0].metadata.labels.meshkeeper\.io/proxy-version}')
-  if [ -n "$meshed" ]; then
-    echo "  -> pods are meshed: proxy version $meshed"
-  else
-    echo "  -> pods were NOT injected with a proxy (is the injector webhook running?)"
-  fi
-  echo
-  echo "Last calls of the frontend:"
-  k -n demo logs deployment/frontend --tail=3 || true
-  cat <<MSG
-
-Where to look next:
-  export KUBECONFIG=$KUBECONFIG
-  alias kubectl=$kubectl
-  kubectl get mi mesh -o yaml                       # the installation's full status
-  kubectl -n demo logs -f deployment/frontend       # frontend -> backend calls through the mesh
-  kubectl -n demo port-forward deployment/backend 4191:4191 &
-  curl -s localhost:4191/metrics | grep meshkeeper_proxy_   # a proxy's golden metrics
-  make cluster-status                               # cluster processes, node, pods
-  make demo-down                                    # remove everything, restore the host
-MSG
+  echo "letting the frontend call the backend for a few seconds..." >&2
+  sleep 5
+  "$GO" run ./test/demo/summary -kubeconfig "$KUBECONFIG" -kubectl "$kubectl" -ready-after "${ready_ms}ms"
+  echo "demo ready in $((SECONDS - t0))s"
 }
 
 case "${1:-}" in
