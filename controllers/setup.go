@@ -35,6 +35,7 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, pro
 				Drift:    &controlplane.ApplyRepairer{Client: mgr.GetClient()},
 				Recorder: recorder,
 			},
+			Proxies:  proxies,
 			Clock:    clk,
 			Recorder: recorder,
 		},

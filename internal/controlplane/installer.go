@@ -44,15 +44,17 @@ type Installer struct {
 
 // Desired is the release an installation wants.
 type Desired struct {
-	Chart  *helm.Chart
+	Version string
+	Chart   *helm.Chart
 	Values map[string]any
 	Digest string
 }
 
-// Resolve loads the chart of the spec's version and derives values and digest.
-// An unknown version or unusable values stall: nothing is installed or changed.
-func Resolve(mi *meshv1.MeshInstallation, webhookCABundle []byte) (*Desired, error) {
-	rel, err := versions.Lookup(mi.Spec.Version)
+// Resolve loads the chart of a mesh version (the one the upgrade machine says
+// the control plane runs now) and derives values and digest. An unknown
+// version or unusable values stall: nothing is installed or changed.
+func Resolve(mi *meshv1.MeshInstallation, version string, webhookCABundle []byte) (*Desired, error) {
+	rel, err := versions.Lookup(version)
 	if err != nil {
 		return nil, reconcileerr.Stalledf(meshv1.ReasonUnsupportedVersion, "%v", err)
 	}
@@ -68,7 +70,7 @@ func Resolve(mi *meshv1.MeshInstallation, webhookCABundle []byte) (*Desired, err
 	if err != nil {
 		return nil, err
 	}
-	return &Desired{Chart: chart, Values: vals, Digest: digest}, nil
+	return &Desired{Version: version, Chart: chart, Values: vals, Digest: digest}, nil
 }
 
 // Reconcile takes the release one action at a time towards the desired digest,
@@ -125,17 +127,18 @@ func (in *Installer) act(ctx context.Context, mi *meshv1.MeshInstallation, want 
 		_, err = in.Helm.Upgrade(ctx, req)
 	}
 	if err != nil {
-		return in.failed(mi, want.Digest, d.Action, err)
+		return in.failed(mi, want, d.Action, err)
 	}
 	st.FailedDigest, st.Failures = "", 0
 	verb := map[state.ReleaseAction]string{state.ReleaseInstall: "Installed", state.ReleaseUpgrade: "Upgraded"}[d.Action]
-	in.event(mi, "Normal", verb, string(d.Action), "Control-plane %s %s in %s (%s)", mi.Spec.Version, verb, ns, d.Reason)
+	in.event(mi, "Normal", verb, string(d.Action), "Control-plane %s %s in %s (%s)", want.Version, verb, ns, d.Reason)
 	return nil
 }
 
 // failed records a failed install or upgrade. A render failure is terminal at
 // once; anything else is retried with backoff until MaxAttempts.
-func (in *Installer) failed(mi *meshv1.MeshInstallation, digest string, action state.ReleaseAction, err error) error {
+func (in *Installer) failed(mi *meshv1.MeshInstallation, want *Desired, action state.ReleaseAction, err error) error {
+	digest := want.Digest
 	st := &mi.Status.ControlPlane
 	if st.FailedDigest != digest {
 		st.FailedDigest, st.Failures = digest, 0
@@ -148,7 +151,7 @@ func (in *Installer) failed(mi *meshv1.MeshInstallation, digest string, action s
 	in.event(mi, "Warning", reason, string(action), "Control-plane %s failed (attempt %d of %d): %v", action, st.Failures, state.MaxAttempts, err)
 	if errors.Is(err, helm.ErrRenderFailed) {
 		st.Failures = state.MaxAttempts
-		return reconcileerr.Stalledf(meshv1.ReasonInvalidValues, "chart %s does not render with these values: %v", mi.Spec.Version, err)
+		return reconcileerr.Stalledf(meshv1.ReasonInvalidValues, "chart %s does not render with these values: %v", want.Version, err)
 	}
 	return err
 }
@@ -158,7 +161,7 @@ func (in *Installer) failed(mi *meshv1.MeshInstallation, digest string, action s
 func (in *Installer) Validate(ctx context.Context, mi *meshv1.MeshInstallation, want *Desired) error {
 	err := in.Helm.Validate(ctx, installRequest(mi, want))
 	if errors.Is(err, helm.ErrRenderFailed) {
-		return reconcileerr.Stalledf(meshv1.ReasonInvalidValues, "chart %s does not render with these values: %v", mi.Spec.Version, err)
+		return reconcileerr.Stalledf(meshv1.ReasonInvalidValues, "chart %s does not render with these values: %v", want.Version, err)
 	}
 	return err
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/rotation"
 	"github.com/meshkeeper/meshkeeper/internal/status"
 	"github.com/meshkeeper/meshkeeper/internal/trust"
+	"github.com/meshkeeper/meshkeeper/internal/upgrade"
 	"github.com/meshkeeper/meshkeeper/internal/versions"
 )
 
@@ -39,8 +40,10 @@ type Reconciler struct {
 	Client    client.Client
 	Trust     *rotation.Runner
 	Installer *controlplane.Installer
-	Clock     clock.PassiveClock
-	Recorder  events.EventRecorder
+	// Proxies reads meshed proxies' metrics for upgrade gates.
+	Proxies  rotation.ProxyReader
+	Clock    clock.PassiveClock
+	Recorder events.EventRecorder
 }
 
 // Run reconciles an installation that is neither paused nor being deleted. It
@@ -68,9 +71,16 @@ func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time
 }
 
 func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *status.Observation) (time.Duration, error) {
+	// The upgrade machine decides which version the control plane runs now:
+	// spec.version only once a bump is planned, approved and under way.
+	step, err := r.upgradeStep(ctx, mi)
+	if err != nil {
+		return 0, err
+	}
+	version := step.ControlPlaneVersion
 	// Bad input stops here, before anything is created or changed: the chart
 	// is rendered with a placeholder webhook CA before trust is touched.
-	draft, err := controlplane.Resolve(mi, []byte("placeholder"))
+	draft, err := controlplane.Resolve(mi, version, []byte("placeholder"))
 	if err != nil {
 		return 0, err
 	}
@@ -83,7 +93,7 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	}
 	r.recordTrust(mi, trustOutcome.State, obs)
 
-	want, err := controlplane.Resolve(mi, trustOutcome.State.WebhookCABundle)
+	want, err := controlplane.Resolve(mi, version, trustOutcome.State.WebhookCABundle)
 	if err != nil {
 		return 0, err
 	}
@@ -95,10 +105,42 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	if err := r.observeDataPlane(ctx, mi); err != nil {
 		return 0, err
 	}
+	// The upgrade step is recorded even when the release failed: the machine
+	// turns a failed control-plane upgrade into a rollback on the next pass.
+	if err := r.applyUpgrade(ctx, mi, step); err != nil {
+		return 0, err
+	}
+	recordUpgrade(step, obs)
 	if relErr != nil {
 		return 0, relErr
 	}
-	return min(max(trustOutcome.RecheckAfter, time.Second), ResyncInterval), nil
+	requeue := min(max(trustOutcome.RecheckAfter, time.Second), ResyncInterval)
+	if step.RecheckAfter > 0 {
+		requeue = min(requeue, step.RecheckAfter)
+	}
+	if step.Action == upgrade.ActionRefuse {
+		return requeue, reconcileerr.Stalledf(step.Reason, "%s", step.Message)
+	}
+	return requeue, nil
+}
+
+// recordUpgrade feeds the upgrade's standing into the conditions.
+func recordUpgrade(step upgrade.Step, obs *status.Observation) {
+	st := step.Upgrade
+	if st == nil {
+		return
+	}
+	switch st.Phase {
+	case upgrade.PhaseAwaitingApproval, upgrade.PhaseControlPlane, upgrade.PhaseWave, upgrade.PhaseRollingBack:
+		obs.UpgradeActive, obs.UpgradeReason, obs.UpgradeMessage = true, step.Reason, step.Message
+	case upgrade.PhasePaused, upgrade.PhaseFailed:
+		obs.UpgradeFailedMessage = st.Message
+		if st.LastVerdict != nil && !st.LastVerdict.Passed {
+			obs.UpgradeFailedMessage = fmt.Sprintf("upgrade %s → %s: gate %s failed (%s): %s",
+				st.From, st.To, st.LastVerdict.Gate, st.LastVerdict.Reason, st.LastVerdict.Message)
+		}
+		obs.UpgradeFailedReason = step.Reason
+	}
 }
 
 // Finalize removes what the installation created: the control-plane release

@@ -35,7 +35,12 @@ type Observation struct {
 	ReleaseRevision int
 	// UpgradeFailedMessage is set when the release was rolled back or held
 	// after a failed upgrade: the mesh runs, but not as specified.
+	// UpgradeFailedReason says why (default UpgradeFailed).
 	UpgradeFailedMessage string
+	UpgradeFailedReason  string
+	// UpgradeActive is set while a staged upgrade is planned or under way.
+	UpgradeActive                 bool
+	UpgradeReason, UpgradeMessage string
 
 	// Deployments: available over desired, and the names not yet available.
 	ReadyReplicas, DesiredReplicas int32
@@ -100,7 +105,7 @@ func degraded(o Observation) metav1.Condition {
 	c := metav1.Condition{Type: meshv1.ConditionDegraded}
 	switch {
 	case o.UpgradeFailedMessage != "":
-		return set(c, true, meshv1.ReasonUpgradeFailed, o.UpgradeFailedMessage)
+		return set(c, true, upgradeFailedReason(o), o.UpgradeFailedMessage)
 	case o.Err != nil:
 		return set(c, true, "ReconcileError", o.Err.Error())
 	}
@@ -120,6 +125,9 @@ func reconciling(o Observation, others []metav1.Condition) metav1.Condition {
 			return set(c, true, meshv1.ReasonProgressing, other.Type+": "+other.Message)
 		}
 	}
+	if o.UpgradeActive {
+		return set(c, true, o.UpgradeReason, o.UpgradeMessage)
+	}
 	if o.Err != nil {
 		return set(c, true, meshv1.ReasonProgressing, "retrying after: "+o.Err.Error())
 	}
@@ -137,9 +145,16 @@ func ready(o Observation, others []metav1.Condition) metav1.Condition {
 		}
 	}
 	if o.UpgradeFailedMessage != "" {
-		return set(c, false, meshv1.ReasonUpgradeFailed, o.UpgradeFailedMessage)
+		return set(c, false, upgradeFailedReason(o), o.UpgradeFailedMessage)
 	}
 	return set(c, true, meshv1.ReasonReady, "mesh control plane and trust are ready")
+}
+
+func upgradeFailedReason(o Observation) string {
+	if o.UpgradeFailedReason != "" {
+		return o.UpgradeFailedReason
+	}
+	return meshv1.ReasonUpgradeFailed
 }
 
 func set(c metav1.Condition, ok bool, reason, message string) metav1.Condition {

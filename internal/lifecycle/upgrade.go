@@ -1,0 +1,176 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane"
+	"github.com/meshkeeper/meshkeeper/internal/helm"
+	"github.com/meshkeeper/meshkeeper/internal/state"
+	"github.com/meshkeeper/meshkeeper/internal/upgrade"
+	"github.com/meshkeeper/meshkeeper/internal/versions"
+	"github.com/meshkeeper/meshkeeper/internal/workload"
+)
+
+// upgradeStep asks the upgrade machine where the installation stands: which
+// version the control plane must run now and what to do next. It reads the
+// gate only when the machine asks for a reading.
+func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallation) (upgrade.Step, error) {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
+		return upgrade.Step{}, err
+	}
+	var rss appsv1.ReplicaSetList
+	if err := r.Client.List(ctx, &rss); err != nil {
+		return upgrade.Step{}, err
+	}
+	var pdbs policyv1.PodDisruptionBudgetList
+	if err := r.Client.List(ctx, &pdbs); err != nil {
+		return upgrade.Step{}, err
+	}
+	cp, err := r.controlPlaneFacts(ctx, mi)
+	if err != nil {
+		return upgrade.Step{}, err
+	}
+	workloads := upgrade.MeshedWorkloads(pods.Items, rss.Items)
+	nsLabels, err := r.namespaceLabels(ctx, workloads)
+	if err != nil {
+		return upgrade.Step{}, err
+	}
+	facts := upgrade.Facts{
+		Now: r.Clock.Now(), Spec: mi.Spec, Upgrade: mi.Status.Upgrade, History: mi.Status.UpgradeHistory,
+		Supported: versions.Supported(), ProxyVersions: versions.ProxyVersions(), ControlPlane: cp,
+		Workloads: workloads, NamespaceLabels: nsLabels, PDBs: pdbs.Items,
+	}
+	step := upgrade.Next(facts)
+	if step.NeedReading {
+		facts.Reading = r.readGate(ctx, mi, step, pods.Items, rss.Items)
+		step = upgrade.Next(facts)
+	}
+	return step, nil
+}
+
+// controlPlaneFacts observes the control-plane release and Deployments.
+func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation) (upgrade.ControlPlane, error) {
+	rel, err := r.Installer.Helm.Get(ctx, mi.Spec.ControlPlane.Namespace, controlplane.ReleaseName)
+	if err != nil || rel == nil {
+		return upgrade.ControlPlane{}, err
+	}
+	st := mi.Status.ControlPlane
+	cp := upgrade.ControlPlane{Version: mi.Status.InstalledVersion}
+	if rel.Status == helm.StatusDeployed {
+		cp.Version = rel.ChartVersion
+	} else if rel.LastDeployedRevision == 0 {
+		cp.Version = ""
+	}
+	cp.Settled = rel.Status == helm.StatusDeployed && st.FailedDigest == ""
+	if st.FailedDigest != "" && st.Failures >= state.MaxAttempts {
+		cp.Failed, cp.Problem = true, fmt.Sprintf("control-plane release failed %d times", st.Failures)
+	}
+	var deps appsv1.DeploymentList
+	if err := r.Client.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
+		client.MatchingLabels{contract.InstallationLabel: mi.Name}); err != nil {
+		return cp, err
+	}
+	rd := controlplane.ObserveReadiness(deps.Items)
+	cp.Ready = rd.Seen > 0 && len(rd.NotReady) == 0
+	if !cp.Ready && !cp.Failed {
+		cp.Problem = fmt.Sprintf("control-plane Deployments not available: %v", rd.NotReady)
+	}
+	return cp, nil
+}
+
+func (r *Reconciler) namespaceLabels(ctx context.Context, workloads []upgrade.Workload) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for _, w := range workloads {
+		if _, ok := out[w.Namespace]; ok {
+			continue
+		}
+		var ns corev1.Namespace
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: w.Namespace}, &ns); err != nil {
+			return nil, client.IgnoreNotFound(err)
+		}
+		out[w.Namespace] = ns.Labels
+	}
+	return out, nil
+}
+
+// readGate reads the gate source over the workloads a step asked about.
+func (r *Reconciler) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step upgrade.Step, pods []corev1.Pod, rss []appsv1.ReplicaSet) upgrade.Reading {
+	gate := &meshv1.GateSpec{}
+	if mi.Spec.Upgrade != nil && mi.Spec.Upgrade.Gate != nil {
+		gate = mi.Spec.Upgrade.Gate
+	}
+	if gate.Source == meshv1.GateSourcePrometheus && gate.Prometheus != nil {
+		src, err := upgrade.NewPrometheusSource(gate.Prometheus, nil)
+		if err != nil {
+			return upgrade.Reading{Err: err}
+		}
+		m, err := src.Measure(ctx, upgrade.Namespaces(step.ReadScope), step.ReadWindow, r.Clock.Now())
+		if err != nil {
+			return upgrade.Reading{Err: err}
+		}
+		return upgrade.Reading{Window: &m}
+	}
+	inScope := map[string]bool{}
+	for _, k := range step.ReadScope {
+		inScope[k] = true
+	}
+	owners := workload.ReplicaSetOwners(ctx, r.Client)
+	var scoped []corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && inScope[workload.OwnerKey(p, owners)] {
+			scoped = append(scoped, *p)
+		}
+	}
+	traffic, err := upgrade.SumReports(r.Proxies.Scrape(ctx, scoped))
+	if err != nil {
+		return upgrade.Reading{Err: err}
+	}
+	return upgrade.Reading{Counters: &traffic}
+}
+
+// applyUpgrade performs the step's restarts, then records it in status and
+// events. Restarting before the status write is what makes a crash repeat an
+// idempotent restart instead of losing it.
+func (r *Reconciler) applyUpgrade(ctx context.Context, mi *meshv1.MeshInstallation, step upgrade.Step) error {
+	if step.Action == upgrade.ActionRestartWorkloads {
+		for _, key := range step.Restart {
+			if err := workload.Restart(ctx, r.Client, key, step.RestartAt); err != nil {
+				return err
+			}
+		}
+		r.event(mi, "Normal", "WorkloadsRestarted", "Restart", "Restarted %v onto the %s proxy", step.Restart, upgradeTarget(step))
+	}
+	before := mi.Status.Upgrade
+	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History
+	if now := step.Upgrade; now != nil && (before == nil || before.Phase != now.Phase || before.CurrentWave != now.CurrentWave || before.Step != now.Step) {
+		r.event(mi, "Normal", "Upgrade"+now.Phase, string(step.Action), "%s", step.Message)
+	}
+	if v := step.Verdict; v != nil {
+		kind := "Normal"
+		if !v.Passed {
+			kind = "Warning"
+		}
+		r.event(mi, kind, "Gate"+v.Reason, "Judge", "Gate %s: %s", v.Gate, v.Message)
+	}
+	return nil
+}
+
+func upgradeTarget(step upgrade.Step) string {
+	if step.Upgrade == nil {
+		return ""
+	}
+	if step.Upgrade.Phase == upgrade.PhaseRollingBack {
+		return step.Upgrade.From
+	}
+	return step.Upgrade.To
+}
