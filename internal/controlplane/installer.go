@@ -46,8 +46,8 @@ type Installer struct {
 type Desired struct {
 	Version string
 	Chart   *helm.Chart
-	Values map[string]any
-	Digest string
+	Values  map[string]any
+	Digest  string
 }
 
 // Resolve loads the chart of a mesh version (the one the upgrade machine says
