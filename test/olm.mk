@@ -17,3 +17,11 @@ catalog: ## Generate the file-based catalog catalog/ for VERSION (serve it with 
 .PHONY: test-bundle
 test-bundle: ## Fail unless bundle/ and catalog/ are up to date and pass the operator-framework validators (no network).
 	cd $(OLM_DIR) && $(GO) vet ./... && $(GO) test ./... -count=1
+
+.PHONY: olm-install
+olm-install: ## Build OLM (olm, catalog, opm) from Go modules, run it on the local cluster and install meshkeeper through a Subscription (after cluster-up and images IMG=ghcr.io/meshkeeper/manager:$(VERSION)).
+	test/olm/cluster/olm-install.sh up
+
+.PHONY: olm-uninstall
+olm-uninstall: ## Remove meshkeeper's Subscription/CSV and stop the OLM processes started by olm-install.
+	test/olm/cluster/olm-install.sh down
