@@ -100,6 +100,7 @@ func runIdentity(ctx context.Context, log *slog.Logger, args []string) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { issuers.Run(ctx); return nil })
 	g.Go(func() error { return watcher.Run(ctx) })
+	g.Go(func() error { advertiseIssuer(ctx, issuers, snapshots, log); return nil })
 	getCert := idServer.ServingCert().GetCertificate
 	g.Go(func() error { return serve(ctx, f.identityListen, tlsServer(idServer.Handler(), getCert)) })
 	g.Go(func() error { return serve(ctx, f.discoveryListen, tlsServer(stream.Handler(), getCert)) })

@@ -21,6 +21,7 @@ type Broadcaster struct {
 	mu       sync.Mutex
 	latest   *Published
 	revision uint64
+	issuer   string
 	subs     map[chan struct{}]struct{}
 }
 
@@ -30,19 +31,47 @@ func NewBroadcaster() *Broadcaster {
 }
 
 // Publish numbers and stores snap if its content differs from the latest, and
-// reports whether it did. The Broadcaster keeps snap's maps: callers must not
+// reports whether it did. The snapshot's Issuer is the one set by SetIssuer,
+// whatever snap carries. The Broadcaster keeps snap's maps: callers must not
 // modify them afterwards.
 func (b *Broadcaster) Publish(snap contract.DiscoverySnapshot) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	snap.Issuer = b.issuer
 	if b.latest != nil && reflect.DeepEqual(b.latest.Snapshot.Pods, snap.Pods) &&
 		reflect.DeepEqual(b.latest.Snapshot.Services, snap.Services) {
 		return false, nil
 	}
+	return true, b.publishLocked(snap)
+}
+
+// SetIssuer records the fingerprint of the issuer the identity service signs
+// with now. When it differs from the one advertised, the latest snapshot is
+// republished with it under a new revision, so every proxy learns at once
+// that its certificate comes from a superseded issuer. It reports whether a
+// snapshot was published (false before the first snapshot: that one will
+// carry the issuer).
+func (b *Broadcaster) SetIssuer(fingerprint string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if fingerprint == b.issuer {
+		return false, nil
+	}
+	b.issuer = fingerprint
+	if b.latest == nil {
+		return false, nil
+	}
+	snap := b.latest.Snapshot
+	snap.Issuer = fingerprint
+	return true, b.publishLocked(snap)
+}
+
+// publishLocked numbers, encodes and stores snap and wakes subscribers.
+func (b *Broadcaster) publishLocked(snap contract.DiscoverySnapshot) error {
 	snap.Revision = b.revision + 1
 	line, err := json.Marshal(snap)
 	if err != nil {
-		return false, err
+		return err
 	}
 	b.revision = snap.Revision
 	b.latest = &Published{Snapshot: snap, Line: append(line, '\n')}
@@ -52,7 +81,7 @@ func (b *Broadcaster) Publish(snap contract.DiscoverySnapshot) (bool, error) {
 		default: // already notified; it will read the latest
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // Latest returns the newest snapshot, or nil before the first.

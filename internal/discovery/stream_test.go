@@ -267,3 +267,59 @@ func BenchmarkPublishToWatchers(b *testing.B) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestBroadcasterAdvertisesIssuer(t *testing.T) {
+	b := NewBroadcaster()
+	// Known before the first snapshot: no publish yet, the first one carries it.
+	if published, _ := b.SetIssuer("aa"); published {
+		t.Fatal("published before any snapshot")
+	}
+	pods := map[string]contract.MeshedPod{"10.0.0.1": {Name: "a"}}
+	if _, err := b.Publish(contract.DiscoverySnapshot{Pods: pods}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Latest().Snapshot; got.Issuer != "aa" || got.Revision != 1 {
+		t.Fatalf("first snapshot %+v", got)
+	}
+	if published, _ := b.SetIssuer("aa"); published {
+		t.Fatal("unchanged issuer republished")
+	}
+	// A change republishes the same table under a new revision.
+	if published, err := b.SetIssuer("bb"); !published || err != nil {
+		t.Fatalf("changed issuer: published %v, %v", published, err)
+	}
+	if got := b.Latest().Snapshot; got.Issuer != "bb" || got.Revision != 2 || got.Pods["10.0.0.1"].Name != "a" {
+		t.Fatalf("issuer snapshot %+v", got)
+	}
+	// Later table snapshots keep the issuer; an unchanged table is still skipped.
+	if changed, _ := b.Publish(contract.DiscoverySnapshot{Pods: pods}); changed {
+		t.Fatal("unchanged table republished")
+	}
+	if _, err := b.Publish(contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Latest().Snapshot; got.Issuer != "bb" || got.Revision != 3 {
+		t.Fatalf("table snapshot %+v", got)
+	}
+}
+
+func TestStreamDeliversIssuerChange(t *testing.T) {
+	b := NewBroadcaster()
+	if _, err := b.Publish(contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewStreamHandler(b, StreamConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStream(t, startStream(t, h))
+	if snap := s.next(t); snap.Issuer != "" {
+		t.Fatalf("issuer %q before any is known", snap.Issuer)
+	}
+	if _, err := b.SetIssuer("cafe"); err != nil {
+		t.Fatal(err)
+	}
+	if snap := s.next(t); snap.Issuer != "cafe" || snap.Revision != 2 {
+		t.Fatalf("after the issuer change: %+v", snap)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -70,6 +71,9 @@ func (i *Issuer) chainPEM(leafDER []byte) []byte {
 // the Secret watcher both use it as the holder of the current issuer.
 type StaticIssuer struct {
 	current atomic.Pointer[Issuer]
+
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
 }
 
 // NewStaticIssuer returns a source holding issuer (which may be nil).
@@ -82,5 +86,35 @@ func NewStaticIssuer(issuer *Issuer) *StaticIssuer {
 // Current returns the issuer set last.
 func (s *StaticIssuer) Current() *Issuer { return s.current.Load() }
 
-// Set replaces the issuer; the next certificate is signed by it.
-func (s *StaticIssuer) Set(issuer *Issuer) { s.current.Store(issuer) }
+// Set replaces the issuer; the next certificate is signed by it. Subscribers
+// are signalled when the issuer actually changed.
+func (s *StaticIssuer) Set(issuer *Issuer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current.Swap(issuer) == issuer {
+		return
+	}
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default: // already signalled; it will read Current
+		}
+	}
+}
+
+// Subscribe returns a channel signalled after every change of issuer (the
+// signals of a burst coalesce: read Current) and a cancel func.
+func (s *StaticIssuer) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	if s.subs == nil {
+		s.subs = map[chan struct{}]struct{}{}
+	}
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}
+}
