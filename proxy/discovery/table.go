@@ -38,11 +38,21 @@ func newTable(snap contract.DiscoverySnapshot) *table {
 // Store holds the latest snapshot; it is safe for concurrent use and keeps the
 // last snapshot when the stream breaks.
 type Store struct {
-	cur atomic.Pointer[table]
+	cur      atomic.Pointer[table]
+	onIssuer atomic.Pointer[func(string)]
 }
 
-// Set installs a snapshot.
-func (s *Store) Set(snap contract.DiscoverySnapshot) { s.cur.Store(newTable(snap)) }
+// Set installs a snapshot and passes its Issuer to the OnIssuer hook.
+func (s *Store) Set(snap contract.DiscoverySnapshot) {
+	s.cur.Store(newTable(snap))
+	if f := s.onIssuer.Load(); f != nil {
+		(*f)(snap.Issuer)
+	}
+}
+
+// OnIssuer makes every later Set call f with the snapshot's advertised issuer
+// fingerprint ("" when the control plane does not advertise one).
+func (s *Store) OnIssuer(f func(fingerprint string)) { s.onIssuer.Store(&f) }
 
 // Synced reports whether any snapshot has arrived.
 func (s *Store) Synced() bool { return s.cur.Load() != nil }

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,11 @@ import (
 
 // requestTimeout bounds one certify round trip.
 const requestTimeout = 10 * time.Second
+
+// HastenWindow spreads the early renewals a changed issuer triggers: each
+// proxy waits a uniform fraction of it, so a fleet does not stampede the
+// identity service when discovery advertises a new issuer to all at once.
+const HastenWindow = 2 * time.Second
 
 // Client keeps a valid workload certificate in memory.
 type Client struct {
@@ -53,6 +59,15 @@ type Client struct {
 
 	current atomic.Pointer[tls.Certificate]
 	issuer  atomic.Pointer[string]
+
+	// advertised is the issuer discovery says the identity service signs
+	// with now; nudge wakes Run when it changes.
+	advertised atomic.Pointer[string]
+	nudgeOnce  sync.Once
+	nudgeCh    chan struct{}
+	// hastened is the advertised issuer that last triggered an early renewal
+	// (Run's goroutine only): at most one per distinct issuer.
+	hastened string
 }
 
 // Current is the certificate to present now, nil until the first is issued.
@@ -66,7 +81,43 @@ func (c *Client) IssuerLabel() string {
 	return ""
 }
 
+// AdvertisedIssuer tells the client which issuer (SHA-256 hex fingerprint)
+// the identity service signs with now, as discovery snapshots advertise it.
+// When it differs from the issuer of the current certificate, Run renews
+// within HastenWindow instead of waiting for 70% of the lifetime. Empty
+// means unknown and is ignored. Safe to call from any goroutine.
+func (c *Client) AdvertisedIssuer(fingerprint string) {
+	if fingerprint == "" {
+		return
+	}
+	if prev := c.advertised.Swap(&fingerprint); prev != nil && *prev == fingerprint {
+		return
+	}
+	select {
+	case c.nudge() <- struct{}{}:
+	default: // Run is already due to look
+	}
+}
+
+func (c *Client) nudge() chan struct{} {
+	c.nudgeOnce.Do(func() { c.nudgeCh = make(chan struct{}, 1) })
+	return c.nudgeCh
+}
+
+// hastenTo returns the advertised issuer to renew for early, or "" when the
+// current certificate already comes from it, none is held yet, or an early
+// renewal was already made for it.
+func (c *Client) hastenTo() string {
+	adv := c.advertised.Load()
+	label := c.IssuerLabel()
+	if adv == nil || label == "" || *adv == label || *adv == c.hastened {
+		return ""
+	}
+	return *adv
+}
+
 // Run obtains a certificate, then renews it before expiry until ctx ends.
+// A newly advertised issuer (AdvertisedIssuer) brings the renewal forward.
 func (c *Client) Run(ctx context.Context) {
 	attempt := 0
 	for {
@@ -81,12 +132,36 @@ func (c *Client) Run(ctx context.Context) {
 			attempt = 0
 			c.store(cert)
 			wait = RenewAt(now, cert.Leaf.NotAfter, c.jitter()).Sub(now)
-			c.Log.Info("certificate issued", "identity", c.Identity, "notAfter", cert.Leaf.NotAfter, "renewIn", wait.String())
+			c.Log.Info("certificate issued", "identity", c.Identity, "notAfter", cert.Leaf.NotAfter,
+				"issuer", c.IssuerLabel(), "renewIn", wait.String())
+		}
+		if !c.sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// sleep waits for d, cut short to a jittered fraction of HastenWindow when
+// the advertised issuer differs from the current certificate's. It reports
+// false when ctx ended.
+func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
+	due := c.Clock.After(d)
+	for {
+		if target := c.hastenTo(); target != "" {
+			c.hastened = target
+			early := time.Duration(c.jitter() * float64(HastenWindow))
+			if early < d {
+				c.Log.Info("identity service signs with another issuer; renewing early",
+					"certificateIssuer", c.IssuerLabel(), "advertisedIssuer", target, "renewIn", early.String())
+				due = c.Clock.After(early)
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-c.Clock.After(wait):
+			return false
+		case <-due:
+			return true
+		case <-c.nudge():
 		}
 	}
 }

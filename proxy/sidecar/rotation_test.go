@@ -24,6 +24,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/proxy/clock/clocktest"
 	"github.com/meshkeeper/meshkeeper/proxy/config"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/identity"
 	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"
 	"github.com/meshkeeper/meshkeeper/proxy/sidecar"
 	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
@@ -95,46 +96,50 @@ func TestWebsocketUpgradeIsRelayedOpaquely(t *testing.T) {
 	}
 }
 
-// TestRenewalWithFakeClock runs the real identity client inside the proxy:
-// the first certificate makes it ready, and at 70% of its lifetime on the
-// fake clock it renews, here from a new issuer, which build info reports.
-func TestRenewalWithFakeClock(t *testing.T) {
-	oldCA, newCA := testpki.NewCA(t, "old"), testpki.NewCA(t, "new")
-	clk := clocktest.New(time.Now().Truncate(time.Second))
-	var signer atomic.Pointer[testpki.CA]
-	signer.Store(oldCA)
-	var requests atomic.Int32
+// renewingProxy is a proxy running the real identity client against a fake
+// identity service that signs with signer, scheduled on clk.
+type renewingProxy struct {
+	admin    string
+	store    *discovery.Store
+	signer   atomic.Pointer[testpki.CA]
+	requests atomic.Int32
+}
+
+func startRenewingProxy(t *testing.T, clk *clocktest.Fake, first *testpki.CA, trusted ...*testpki.CA) *renewingProxy {
+	t.Helper()
+	rp := &renewingProxy{store: &discovery.Store{}}
+	rp.signer.Store(first)
 	svc := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req contract.CertifyRequest
 		if r.URL.Path != contract.IdentityPath || json.NewDecoder(r.Body).Decode(&req) != nil || req.Token != "sa-token" {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		requests.Add(1)
+		rp.requests.Add(1)
 		block, _ := pem.Decode([]byte(req.CSR))
 		csr, err := x509.ParseCertificateRequest(block.Bytes)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		ca := signer.Load()
+		ca := rp.signer.Load()
 		leaf := ca.Sign(t, csr.PublicKey, serverID, nil, clk.Now().Add(-time.Minute), clk.Now().Add(time.Hour))
 		chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), ca.PEM()...)
 		_ = json.NewEncoder(w).Encode(contract.CertifyResponse{CertificateChain: string(chain), NotAfter: leaf.NotAfter})
 	}))
 	svc.Config.ErrorLog = log.New(io.Discard, "", 0)
-	svc.TLS = &tls.Config{Certificates: []tls.Certificate{*oldCA.Leaf(t, "", "127.0.0.1")}}
+	svc.TLS = &tls.Config{Certificates: []tls.Certificate{*first.Leaf(t, "", "127.0.0.1")}}
 	svc.StartTLS()
-	defer svc.Close()
+	t.Cleanup(svc.Close)
 
 	dir := t.TempDir()
 	trustPath, tokenPath := filepath.Join(dir, contract.TrustRootsKey), filepath.Join(dir, contract.TokenFile)
-	writeFile(t, trustPath, append(oldCA.PEM(), newCA.PEM()...))
-	if err := os.WriteFile(tokenPath, []byte("sa-token"), 0o600); err != nil {
-		t.Fatal(err)
+	var bundle []byte
+	for _, ca := range trusted {
+		bundle = append(bundle, ca.PEM()...)
 	}
-	admin, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	writeFile(t, trustPath, bundle)
+	if err := os.WriteFile(tokenPath, []byte("sa-token"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	listen := func() net.Listener {
@@ -144,6 +149,8 @@ func TestRenewalWithFakeClock(t *testing.T) {
 		}
 		return ln
 	}
+	admin := listen()
+	rp.admin = admin.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -151,33 +158,77 @@ func TestRenewalWithFakeClock(t *testing.T) {
 			Config: config.Config{IdentityAddr: svc.Listener.Addr().String(), TrustDomain: td, TrustRootsPath: trustPath,
 				TokenPath: tokenPath, PodNamespace: "app", ServiceAccount: "server"},
 			Version: "9.9.9-test", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clk,
-			Inbound: listen(), Outbound: listen(), Admin: admin, OrigDst: &dstResolver{}, Discovery: &discovery.Store{},
+			Inbound: listen(), Outbound: listen(), Admin: admin, OrigDst: &dstResolver{}, Discovery: rp.store,
 		})
 	}()
-	defer func() { cancel(); <-done }()
-	p := &proxy{admin: admin.Addr().String()}
-	waitFor(t, func() bool { code, _ := get(t, "http://"+p.admin+contract.ReadyPath); return code == http.StatusOK })
-	issuer := func() string {
-		_, body := get(t, "http://"+p.admin+contract.MetricsPath)
-		for _, line := range strings.Split(body, "\n") {
-			if strings.HasPrefix(line, contract.MetricBuildInfo+"{") {
-				i := strings.Index(line, `issuer="`) + len(`issuer="`)
-				return line[i : i+64]
-			}
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, func() bool { code, _ := get(t, "http://"+rp.admin+contract.ReadyPath); return code == http.StatusOK })
+	return rp
+}
+
+// issuer is the issuer fingerprint the proxy's build-info metric reports.
+func (rp *renewingProxy) issuer(t *testing.T) string {
+	_, body := get(t, "http://"+rp.admin+contract.MetricsPath)
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, contract.MetricBuildInfo+"{") {
+			i := strings.Index(line, `issuer="`) + len(`issuer="`)
+			return line[i : i+64]
 		}
-		return ""
 	}
-	if got := issuer(); got != tlsid.Fingerprint(oldCA.Cert) {
+	return ""
+}
+
+// TestRenewalWithFakeClock runs the real identity client inside the proxy:
+// the first certificate makes it ready, and at 70% of its lifetime on the
+// fake clock it renews, here from a new issuer, which build info reports.
+func TestRenewalWithFakeClock(t *testing.T) {
+	oldCA, newCA := testpki.NewCA(t, "old"), testpki.NewCA(t, "new")
+	clk := clocktest.New(time.Now().Truncate(time.Second))
+	p := startRenewingProxy(t, clk, oldCA, oldCA, newCA)
+	if got := p.issuer(t); got != tlsid.Fingerprint(oldCA.Cert) {
 		t.Fatalf("issuer label %q before renewal", got)
 	}
-	signer.Store(newCA)           // the control plane rotated its issuer meanwhile
+	p.signer.Store(newCA)         // the control plane rotated its issuer meanwhile
 	clk.Advance(38 * time.Minute) // before the earliest jittered renewal point (65%)
-	if requests.Load() != 1 {
-		t.Fatalf("renewed before 65%% of the lifetime (%d requests)", requests.Load())
+	if p.requests.Load() != 1 {
+		t.Fatalf("renewed before 65%% of the lifetime (%d requests)", p.requests.Load())
 	}
 	clk.Advance(8 * time.Minute) // past the latest jittered renewal point (75%), still before expiry
-	waitFor(t, func() bool { return issuer() == tlsid.Fingerprint(newCA.Cert) })
-	if requests.Load() != 2 {
-		t.Fatalf("%d certify requests, want 2", requests.Load())
+	waitFor(t, func() bool { return p.issuer(t) == tlsid.Fingerprint(newCA.Cert) })
+	if p.requests.Load() != 2 {
+		t.Fatalf("%d certify requests, want 2", p.requests.Load())
+	}
+}
+
+// TestDiscoveryIssuerHastensRenewal: a discovery snapshot advertising the
+// issuer the certificate already has changes nothing; one advertising a new
+// issuer makes the proxy renew within the jitter window, long before 70%.
+func TestDiscoveryIssuerHastensRenewal(t *testing.T) {
+	oldCA, newCA := testpki.NewCA(t, "old"), testpki.NewCA(t, "new")
+	clk := clocktest.New(time.Now().Truncate(time.Second))
+	p := startRenewingProxy(t, clk, oldCA, oldCA, newCA)
+
+	p.store.Set(contract.DiscoverySnapshot{Revision: 1, Issuer: tlsid.Fingerprint(oldCA.Cert)})
+	time.Sleep(50 * time.Millisecond)
+	clk.Advance(identity.HastenWindow)
+	time.Sleep(50 * time.Millisecond)
+	if n := p.requests.Load(); n != 1 {
+		t.Fatalf("renewed on a matching advertised issuer (%d requests)", n)
+	}
+
+	p.signer.Store(newCA)
+	p.store.Set(contract.DiscoverySnapshot{Revision: 2, Issuer: tlsid.Fingerprint(newCA.Cert)})
+	// Run reacts asynchronously: step the fake clock until the renewal shows,
+	// allowing a few seconds beyond the jitter window for the reaction, which
+	// is still far from 70% of the hour-long lifetime (42 minutes).
+	for advanced := time.Duration(0); p.issuer(t) != tlsid.Fingerprint(newCA.Cert); advanced += 100 * time.Millisecond {
+		if advanced > identity.HastenWindow+8*time.Second {
+			t.Fatalf("no renewal %v after the issuer changed", advanced)
+		}
+		clk.Advance(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := p.requests.Load(); n != 2 {
+		t.Fatalf("%d certify requests, want 2", n)
 	}
 }

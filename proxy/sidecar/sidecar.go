@@ -83,8 +83,16 @@ func Run(ctx context.Context, o Options) error {
 		go client.Run(ctx)
 		o.Certs = client
 	}
-	if o.Discovery == nil {
+	ownDiscovery := o.Discovery == nil
+	if ownDiscovery {
 		o.Discovery = &discovery.Store{}
+	}
+	// Discovery advertises the issuer the identity service signs with; a
+	// certificate from another one is renewed early (trust rotation).
+	if h, ok := o.Certs.(interface{ AdvertisedIssuer(string) }); ok {
+		o.Discovery.OnIssuer(h.AdvertisedIssuer)
+	}
+	if ownDiscovery {
 		client := &discovery.Client{
 			Addr: cfg.DiscoveryAddr, Roots: bundle, Certs: o.Certs, Store: o.Discovery,
 			Clock: o.Clock, Log: log.With("component", "discovery"),
