@@ -80,7 +80,18 @@ func conditionIs(name, condType string, status metav1.ConditionStatus, reason st
 // envtest does not run: every rendered Deployment reports all replicas available.
 func markDeploymentsAvailable(t *testing.T, namespace string) {
 	t.Helper()
-	eventually(t, "mark control-plane Deployments available", func() error {
+	eventually(t, "mark control-plane Deployments available", func() error { return markAvailable(namespace) })
+}
+
+// markDeploymentsAvailableOnce marks what is rendered now, ignoring conflicts
+// (the next poll retries).
+func markDeploymentsAvailableOnce(t *testing.T, namespace string) {
+	t.Helper()
+	_ = markAvailable(namespace)
+}
+
+func markAvailable(namespace string) error {
+	{
 		var deps appsv1.DeploymentList
 		if err := k8s.List(context.Background(), &deps, client.InNamespace(namespace), client.HasLabels{contract.InstallationLabel}); err != nil {
 			return err
@@ -89,6 +100,9 @@ func markDeploymentsAvailable(t *testing.T, namespace string) {
 			return fmt.Errorf("no Deployments rendered yet")
 		}
 		for _, d := range deps.Items {
+			if d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == *d.Spec.Replicas {
+				continue
+			}
 			n := *d.Spec.Replicas
 			d.Status = appsv1.DeploymentStatus{
 				ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
@@ -100,7 +114,7 @@ func markDeploymentsAvailable(t *testing.T, namespace string) {
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // helmRelease is the part of Helm's stored release record the tests read.

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto/x509"
+	"math"
 	"sort"
 	"sync"
 
@@ -19,14 +20,40 @@ import (
 // proxy trusts the bundle published in its namespace and holds a certificate
 // from the issuer currently stored — unless a test freezes it, which makes it
 // keep reporting what it last reported, like a proxy that does not converge.
+//
+// Every scrape also serves simulatedRequests more inbound requests per pod,
+// a failureRate share of them failed for the pod's proxy version, and a
+// latency of a millisecond, so upgrade gates see live traffic.
 type simulatedProxies struct {
-	mu     sync.Mutex
-	frozen map[types.NamespacedName]bool
-	last   map[types.NamespacedName]proxymetrics.Report
+	mu          sync.Mutex
+	frozen      map[types.NamespacedName]bool
+	last        map[types.NamespacedName]proxymetrics.Report
+	traffic     map[types.NamespacedName]proxymetrics.Traffic
+	failureRate map[string]float64 // by "namespace/proxy version"
 }
 
+const simulatedRequests = 200
+
 func newSimulatedProxies() *simulatedProxies {
-	return &simulatedProxies{frozen: map[types.NamespacedName]bool{}, last: map[types.NamespacedName]proxymetrics.Report{}}
+	return &simulatedProxies{frozen: map[types.NamespacedName]bool{}, last: map[types.NamespacedName]proxymetrics.Report{},
+		traffic: map[types.NamespacedName]proxymetrics.Traffic{}, failureRate: map[string]float64{}}
+}
+
+// failVersion makes the proxies of one version in one namespace fail a share
+// of their requests, like a faulty release would.
+func (s *simulatedProxies) failVersion(namespace, version string, rate float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failureRate[namespace+"/"+version] = rate
+}
+
+func (s *simulatedProxies) serve(key types.NamespacedName, version string) proxymetrics.Traffic {
+	t := s.traffic[key]
+	failed := simulatedRequests * s.failureRate[key.Namespace+"/"+version]
+	t = t.Add(proxymetrics.Traffic{Requests: simulatedRequests, Failures: failed,
+		Buckets: []proxymetrics.Bucket{{UpperBound: 0.001, Count: 0}, {UpperBound: 0.0025, Count: simulatedRequests}, {UpperBound: math.Inf(1), Count: simulatedRequests}}})
+	s.traffic[key] = t
+	return t
 }
 
 func (s *simulatedProxies) freeze(pod types.NamespacedName, frozen bool) {
@@ -46,6 +73,7 @@ func (s *simulatedProxies) Scrape(ctx context.Context, pods []corev1.Pod) []prox
 			rep = s.observe(ctx, p.Namespace, p.Labels[contract.ProxyVersionLabel])
 			s.last[key] = rep
 		}
+		rep.Inbound = s.serve(key, p.Labels[contract.ProxyVersionLabel])
 		out = append(out, proxymetrics.PodReport{Pod: key, Report: rep})
 	}
 	return out

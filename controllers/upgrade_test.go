@@ -1,0 +1,203 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/versions"
+)
+
+// rollRestartedPods plays the Deployment controller and the injector for the
+// meshed Deployments: a pod whose template restart stamp differs from its own
+// is replaced by one carrying the stamp and the proxy of the installed mesh.
+func rollRestartedPods(t *testing.T, installation string) {
+	t.Helper()
+	ctx := context.Background()
+	installed := getInstallation(t, installation).Status.InstalledVersion
+	rel, err := versions.Lookup(installed)
+	if err != nil {
+		return
+	}
+	var pods corev1.PodList
+	if err := k8s.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		ref := metav1.GetControllerOf(&p)
+		if ref == nil || ref.Kind != "ReplicaSet" || p.DeletionTimestamp != nil {
+			continue
+		}
+		var dep appsv1.Deployment
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: strings.TrimSuffix(ref.Name, "-rs")}, &dep); err != nil {
+			continue
+		}
+		stamp := dep.Spec.Template.Annotations[contract.RestartedAtAnnotation]
+		if stamp == "" || p.Annotations[contract.RestartedAtAnnotation] == stamp {
+			continue
+		}
+		if err := k8s.Delete(ctx, &p, client.GracePeriodSeconds(0)); err != nil {
+			t.Fatal(err)
+		}
+		next := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: dep.Name + "-" + strings.NewReplacer(":", "", "-", "").Replace(stamp[11:19]) + "-" + strings.ReplaceAll(rel.ProxyVersion, ".", ""),
+			Labels:          map[string]string{"app": dep.Name, contract.ProxyVersionLabel: rel.ProxyVersion},
+			Annotations:     map[string]string{contract.RestartedAtAnnotation: stamp},
+			OwnerReferences: p.OwnerReferences}, Spec: corev1.PodSpec{Containers: p.Spec.Containers}}
+		if err := k8s.Create(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		next.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "198.18.10.78",
+			Conditions:            []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+			InitContainerStatuses: []corev1.ContainerStatus{{Name: contract.ProxyContainerName, Ready: true}}}
+		if err := k8s.Status().Update(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func bumpVersion(t *testing.T, name, version string, up *meshv1.UpgradeSpec) {
+	t.Helper()
+	mi := getInstallation(t, name)
+	patch := client.MergeFrom(mi.DeepCopy())
+	mi.Spec.Version, mi.Spec.Upgrade = version, up
+	if err := k8s.Patch(context.Background(), mi, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// driveUpgrade plays the cluster (Deployments available, pods rolled) until
+// the upgrade history records a result.
+func driveUpgrade(t *testing.T, name, ns string) meshv1.UpgradeRecord {
+	t.Helper()
+	var rec meshv1.UpgradeRecord
+	eventually(t, "upgrade finished", func() error {
+		markDeploymentsAvailableOnce(t, ns)
+		rollRestartedPods(t, name)
+		mi := getInstallation(t, name)
+		if len(mi.Status.UpgradeHistory) == 0 {
+			if u := mi.Status.Upgrade; u != nil {
+				return fmt.Errorf("upgrade %s %s wave %d: %s", u.Phase, u.Step, u.CurrentWave, u.Message)
+			}
+			return fmt.Errorf("no upgrade yet")
+		}
+		rec = mi.Status.UpgradeHistory[0]
+		return nil
+	})
+	return rec
+}
+
+func TestUpgradeRunsThePlanWaveByWaveAndCompletes(t *testing.T) {
+	installReady(t, "upgrade", "mk-upgrade")
+	meshedDeployment(t, "up-app", "web")
+	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	bumpVersion(t, "upgrade", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
+
+	eventually(t, "plan published", func() error {
+		u := getInstallation(t, "upgrade").Status.Upgrade
+		if u == nil || len(u.Plan) == 0 || u.From != "0.1.0" || u.To != "0.2.0" {
+			return fmt.Errorf("upgrade status %+v", u)
+		}
+		return nil
+	})
+	rec := driveUpgrade(t, "upgrade", "mk-upgrade")
+	if rec.Result != "Succeeded" || rec.From != "0.1.0" || rec.To != "0.2.0" {
+		t.Fatalf("history %+v", rec)
+	}
+	mi := getInstallation(t, "upgrade")
+	if mi.Status.InstalledVersion != "0.2.0" {
+		t.Fatalf("installed %s", mi.Status.InstalledVersion)
+	}
+	if v := mi.Status.Upgrade.LastVerdict; v == nil || !v.Passed || v.Requests < 10 || v.SuccessRate == "" {
+		t.Fatalf("last verdict should pass with measured values: %+v", v)
+	}
+	var pods corev1.PodList
+	if err := k8s.List(context.Background(), &pods, client.InNamespace("up-app")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Labels[contract.ProxyVersionLabel] != "0.2.0" {
+			t.Fatalf("pod %s still runs proxy %s", p.Name, p.Labels[contract.ProxyVersionLabel])
+		}
+	}
+}
+
+func TestFailingGateRollsBackAutomatically(t *testing.T) {
+	installReady(t, "faulty", "mk-faulty")
+	meshedDeployment(t, "faulty-app", "api")
+	proxies.failVersion("faulty-app", "0.2.0", 0.5)
+	defer proxies.failVersion("faulty-app", "0.2.0", 0)
+	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	bumpVersion(t, "faulty", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
+
+	rec := driveUpgrade(t, "faulty", "mk-faulty")
+	if rec.Result != "RolledBack" {
+		t.Fatalf("history %+v, want a rollback", rec)
+	}
+	eventually(t, "control plane back at 0.1.0 and Degraded with the gate's numbers", func() error {
+		markDeploymentsAvailableOnce(t, "mk-faulty")
+		rollRestartedPods(t, "faulty")
+		mi := getInstallation(t, "faulty")
+		if mi.Status.InstalledVersion != "0.1.0" {
+			return fmt.Errorf("installed %s", mi.Status.InstalledVersion)
+		}
+		c := findCondition(mi, meshv1.ConditionDegraded)
+		if c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "success rate 0.5") || !strings.Contains(c.Message, "wave/") {
+			return fmt.Errorf("Degraded %s/%s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	v := getInstallation(t, "faulty").Status.Upgrade.LastVerdict
+	if v == nil || v.Passed || v.Reason != "SuccessRateTooLow" {
+		t.Fatalf("verdict %+v", v)
+	}
+}
+
+func TestUnsupportedBumpIsRefusedAndChangesNothing(t *testing.T) {
+	installReady(t, "refuse", "mk-refuse")
+	before, _ := latestRevision(t, "mk-refuse")
+	bumpVersion(t, "refuse", "0.9.0", nil)
+	eventually(t, "refused in a condition", conditionIs("refuse", meshv1.ConditionStalled, metav1.ConditionTrue, ""))
+	mi := getInstallation(t, "refuse")
+	c := findCondition(mi, meshv1.ConditionStalled)
+	if !strings.Contains(c.Message, "0.9.0") {
+		t.Fatalf("refusal should name the version: %+v", c)
+	}
+	if after, _ := latestRevision(t, "mk-refuse"); after != before || mi.Status.InstalledVersion != "0.1.0" {
+		t.Fatalf("a refused bump changed the release (revision %d -> %d, installed %s)", before, after, mi.Status.InstalledVersion)
+	}
+}
+
+func TestManualApprovalWaitsWithThePlan(t *testing.T) {
+	installReady(t, "manual", "mk-manual")
+	before, _ := latestRevision(t, "mk-manual")
+	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	bumpVersion(t, "manual", "0.2.0", &meshv1.UpgradeSpec{Approval: meshv1.ApprovalManual, Gate: gate})
+	eventually(t, "awaiting approval", func() error {
+		u := getInstallation(t, "manual").Status.Upgrade
+		if u == nil || u.Phase != "AwaitingApproval" || len(u.Plan) == 0 {
+			return fmt.Errorf("upgrade %+v", u)
+		}
+		return nil
+	})
+	if after, _ := latestRevision(t, "mk-manual"); after != before {
+		t.Fatal("the control plane moved before approval")
+	}
+	mi := getInstallation(t, "manual")
+	patch := client.MergeFrom(mi.DeepCopy())
+	mi.Spec.Upgrade.ApprovedVersion = "0.2.0"
+	if err := k8s.Patch(context.Background(), mi, patch); err != nil {
+		t.Fatal(err)
+	}
+	if rec := driveUpgrade(t, "manual", "mk-manual"); rec.Result != "Succeeded" {
+		t.Fatalf("approved upgrade: %+v", rec)
+	}
+}
