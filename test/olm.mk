@@ -19,7 +19,7 @@ test-bundle: ## Fail unless bundle/ and catalog/ are up to date and pass the ope
 	cd $(OLM_DIR) && $(GO) vet ./... && $(GO) test ./... -count=1
 
 .PHONY: olm-install
-olm-install: ## Build OLM (olm, catalog, opm) from Go modules, run it on the local cluster and install meshkeeper through a Subscription (after cluster-up and images IMG=ghcr.io/meshkeeper/manager:$(VERSION)).
+olm-install: ## Install meshkeeper through OLM (olm, catalog, opm built from Go modules; bundle/opm/util images built here) on the local cluster; needs cluster-up and images IMG=ghcr.io/meshkeeper/manager:$(VERSION).
 	test/olm/cluster/olm-install.sh up
 
 .PHONY: olm-uninstall

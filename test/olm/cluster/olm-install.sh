@@ -3,8 +3,10 @@
 # an OperatorHub user does: OLM's CRDs, the olm and catalog operators and `opm
 # serve catalog/` run as host processes built from Go modules (test/olm/cluster
 # go.mod); a CatalogSource points at opm's gRPC address; an OperatorGroup and a
-# Subscription in meshkeeper-system make OLM resolve, install and run the CSV;
-# then a MeshInstallation is created and must be reconciled.
+# Subscription in meshkeeper-system make OLM resolve the bundle, unpack it with
+# its Job (the bundle, opm and util images are built from bundle/ and Go here by
+# test/olm/cmd/olmimages and imported into containerd), install and run the
+# CSV; then a MeshInstallation is created and must become Ready.
 #
 #   make cluster-up && make images IMG=ghcr.io/meshkeeper/manager:$(VERSION) VERSION=$(VERSION)
 #   test/olm/cluster/olm-install.sh up      # install and assert; leaves it running
@@ -12,8 +14,9 @@
 #
 # Environment: KUBECONFIG (default: the local cluster's), KUBECTL, OLM_BIN (where
 # the programs are built, default bin/olm), READY_TIMEOUT (seconds, default 600),
-# INSTALL_MODE (OwnNamespace, the default, or AllNamespaces), BUNDLE_IMAGES=1
-# (serve catalog/ as committed; OLM then needs the bundle, opm and util images).
+# INSTALL_MODE (OwnNamespace, the default, or AllNamespaces), BUNDLE_IMAGES=0
+# (no images: serve the catalog without its bundle image, so that OLM installs
+# from the manifests the bundle blob embeds).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -94,20 +97,32 @@ up() {
 	k wait --for condition=Established --timeout=60s crd -l '!nonexistent' >/dev/null
 	k create namespace olm --dry-run=client -o yaml | k apply -f - >/dev/null
 
-	# The catalog as committed names the bundle image; OLM v0 then unpacks it with
-	# a Job that pulls that image, opm's and OLM's util image, none of which
-	# exist here. The bundle blob also embeds every manifest (olm.bundle.object),
-	# and without an image OLM installs from those: that is the catalog served
-	# unless BUNDLE_IMAGES=1 (the images must then be in the cluster's containerd).
-	local served="$OLM_BIN/catalog-served"
+	# The catalog names the bundle image; OLM v0 unpacks it with a Job that runs
+	# that image, an opm image and OLM's util image. None can be pulled here, so
+	# they are built and imported (BUNDLE_IMAGES=1, the default). The bundle blob
+	# also embeds every manifest (olm.bundle.object); without an image OLM
+	# installs from those (BUNDLE_IMAGES=0).
+	local served="$OLM_BIN/catalog-served" unpack=()
 	rm -rf "$served" && cp -r "$ROOT/catalog" "$served"
-	if [ "${BUNDLE_IMAGES:-0}" != 1 ]; then
+	if [ "${BUNDLE_IMAGES:-1}" = 1 ]; then
+		# OLM's unpack Job: OLM's cpb and a cp in a util image, opm in an opm
+		# image and the bundle image, built here and imported into containerd.
+		(cd "$MOD" && CGO_ENABLED=0 go build -trimpath -o "$OLM_BIN/" \
+			github.com/operator-framework/operator-lifecycle-manager/util/cpb ./cmd/cp)
+		local refs opm util bundle
+		refs=$(cd "$ROOT/test/olm" && go run ./cmd/olmimages -root "$ROOT" -bin "$OLM_BIN")
+		read -r opm util bundle <<<"$refs"
+		log "imported $opm, $util and the bundle image $bundle"
+		# By digest: OLM pulls tag references with imagePullPolicy Always.
+		sed -i "s|^image: .*|image: $bundle|" "$served"/meshkeeper/meshkeeper.v"$version".yaml
+		unpack=(--opmImage "$opm" --util-image "$util")
+	else
 		sed -i 's|^image: .*|image: ""|' "$served"/meshkeeper/meshkeeper.v*.yaml
-		"$OLM_BIN/opm" validate "$served"
 		log "serving catalog/ with the bundle image removed (manifests embedded)"
 	fi
+	"$OLM_BIN/opm" validate "$served"
 	start opm "$OLM_BIN/opm" serve "$served" -p "${GRPC##*:}"
-	start catalog "$OLM_BIN/catalog" --kubeconfig "$KUBECONFIG" --namespace olm --writeStatusName ""
+	start catalog "$OLM_BIN/catalog" --kubeconfig "$KUBECONFIG" --namespace olm --writeStatusName "" "${unpack[@]}"
 	start olm "$OLM_BIN/olm" --namespace olm --writeStatusName "" --writePackageServerStatusName ""
 
 	k apply -f - <<EOF
