@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -76,16 +77,12 @@ func TestImmutableFields(t *testing.T) {
 		{func(m *meshv1.MeshInstallation) { m.Spec.ControlPlane.Namespace = "elsewhere" }, "controlPlane.namespace is immutable"},
 		{func(m *meshv1.MeshInstallation) { m.Spec.Trust.TrustDomain = "example.org" }, "trust.trustDomain is immutable"},
 	} {
-		got := getInstallation(t, "immutable")
-		tc.mutate(got)
-		if err := k8s.Update(ctx, got); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := updateInstallation(t, "immutable", tc.mutate); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want %q, got %v", tc.want, err)
 		}
 	}
 	// Mutable fields still change.
-	got := getInstallation(t, "immutable")
-	got.Spec.DataPlane.MTLSMode = meshv1.MTLSStrict
-	if err := k8s.Update(ctx, got); err != nil {
+	if err := updateInstallation(t, "immutable", func(m *meshv1.MeshInstallation) { m.Spec.DataPlane.MTLSMode = meshv1.MTLSStrict }); err != nil {
 		t.Fatalf("a mutable field was refused: %v", err)
 	}
 	eventually(t, "paused", conditionIs("immutable", meshv1.ConditionReconciling, metav1.ConditionFalse, meshv1.ReasonPaused))
@@ -112,5 +109,19 @@ func TestReconcileMetricsAreExported(t *testing.T) {
 	}
 	if total == 0 {
 		t.Fatal("no controller_runtime_reconcile_total for the meshinstallation controller")
+	}
+}
+
+// updateInstallation applies mutate with a full update, retrying only on
+// conflicts with the controller's own writes (finalizer, status).
+func updateInstallation(t *testing.T, name string, mutate func(*meshv1.MeshInstallation)) error {
+	t.Helper()
+	for {
+		mi := getInstallation(t, name)
+		mutate(mi)
+		err := k8s.Update(context.Background(), mi)
+		if !apierrors.IsConflict(err) {
+			return err
+		}
 	}
 }
