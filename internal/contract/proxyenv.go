@@ -26,3 +26,21 @@ const (
 	TokenMountDir      = "/var/run/secrets/meshkeeper"
 	TokenFile          = "token"
 )
+
+// Kubelet probes in strict mode. Plaintext probes to an app port would be
+// refused by a strict proxy, so the injector rewrites each HTTP probe of an
+// app container to the proxy's admin port at AppProbePathPrefix +
+// "<container>/<readiness|liveness|startup>", and the proxy performs the
+// original probe against the app (as Istio does).
+const (
+	// EnvAppProbes is a JSON object: rewritten admin path -> AppProbe.
+	EnvAppProbes       = "MESHKEEPER_APP_PROBES"
+	AppProbePathPrefix = "/app-health/"
+)
+
+// AppProbe is an app container's original HTTP probe.
+type AppProbe struct {
+	Port   int32  `json:"port"`
+	Path   string `json:"path"`
+	Scheme string `json:"scheme,omitempty"` // HTTP (default) or HTTPS
+}

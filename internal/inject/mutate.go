@@ -48,9 +48,15 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 	}
 	mode := contract.ResolveMTLSMode(pod.Annotations, ns.Annotations, cfg.DefaultMTLSMode)
 
+	proxy := proxyContainer(cfg, mode, skipIn)
+	if mode == contract.MTLSStrict {
+		if env, ok := appProbesEnv(rewriteProbes(out.Spec.Containers)); ok {
+			proxy.Env = append(proxy.Env, env)
+		}
+	}
 	out.Spec.InitContainers = append([]corev1.Container{
 		initContainer(cfg, skipIn, skipOut),
-		proxyContainer(cfg, mode, skipIn),
+		proxy,
 	}, out.Spec.InitContainers...)
 	out.Spec.Volumes = append(out.Spec.Volumes, meshVolumes()...)
 	// A projected token needs a named ServiceAccount. The ServiceAccount

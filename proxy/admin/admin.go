@@ -12,8 +12,11 @@ import (
 )
 
 // Handler routes the admin paths; ready returns nil once the proxy can serve.
-func Handler(reg *prometheus.Registry, ready func() error) http.Handler {
+// probes are the app's HTTP probes moved here by the injector, performed
+// against the app at podIP.
+func Handler(reg *prometheus.Registry, ready func() error, probes map[string]contract.AppProbe, podIP string) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET "+contract.AppProbePathPrefix, appProbes(probes, podIP))
 	mux.Handle("GET "+contract.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+contract.ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {

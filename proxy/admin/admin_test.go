@@ -17,7 +17,7 @@ func TestEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_total"}))
 	var readyErr = errors.New("no certificate yet")
-	h := admin.Handler(reg, func() error { return readyErr })
+	h := admin.Handler(reg, func() error { return readyErr }, nil, "")
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,9 @@ type Config struct {
 	SkipInboundPorts []uint16
 	// FaultFailureRate is the test-only share of inbound HTTP requests answered 503.
 	FaultFailureRate float64
+	// AppProbes are the app's HTTP probes the injector moved to the admin port
+	// (strict pods), by admin path.
+	AppProbes map[string]contract.AppProbe
 }
 
 // Identity is the SPIFFE ID this pod's proxy should hold.
@@ -87,6 +91,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want a number in [0,1]", contract.EnvFaultFailureRate, s))
 		}
 		c.FaultFailureRate = r
+	}
+	if raw := getenv(contract.EnvAppProbes); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &c.AppProbes); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", contract.EnvAppProbes, err))
+		}
 	}
 	return c, errors.Join(errs...)
 }

@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	adminSrv := &http.Server{Handler: admin.Handler(m.Registry, ready), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin.Handler(m.Registry, ready, cfg.AppProbes, cfg.PodIP), ReadHeaderTimeout: 10 * time.Second}
 	defer adminSrv.Close()
 
 	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
