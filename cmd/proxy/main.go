@@ -20,8 +20,10 @@ func main() {
 		slog.Error("invalid proxy configuration", "err", err)
 		os.Exit(2)
 	}
+	cfg.ScopeFault(buildinfo.Version)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(log)
+	log.Debug("go memory limit", "bytes", sidecar.TuneMemory(os.Getenv))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := sidecar.Run(ctx, sidecar.Options{Config: cfg, Version: buildinfo.Version, Log: log}); err != nil {

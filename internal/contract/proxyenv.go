@@ -18,6 +18,9 @@ const (
 	// EnvFaultFailureRate is a test-only fault: the share (0..1) of inbound HTTP
 	// requests the proxy answers with 503 itself. Unset or 0 in production.
 	EnvFaultFailureRate = "MESHKEEPER_FAULT_FAILURE_RATE"
+	// EnvFaultProxyVersion limits that fault to proxies of one version, so a
+	// test can make one mesh release faulty and watch an upgrade to it roll back.
+	EnvFaultProxyVersion = "MESHKEEPER_FAULT_PROXY_VERSION"
 )
 
 // Paths inside a meshed pod where the injector mounts trust material.

@@ -31,6 +31,8 @@ type Config struct {
 	SkipInboundPorts []uint16
 	// FaultFailureRate is the test-only share of inbound HTTP requests answered 503.
 	FaultFailureRate float64
+	// FaultProxyVersion, when set, applies the fault only to that proxy version.
+	FaultProxyVersion string
 	// AppProbes are the app's HTTP probes the injector moved to the admin port
 	// (strict pods), by admin path.
 	AppProbes map[string]contract.AppProbe
@@ -92,6 +94,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.FaultFailureRate = r
 	}
+	c.FaultProxyVersion = getenv(contract.EnvFaultProxyVersion)
 	if raw := getenv(contract.EnvAppProbes); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &c.AppProbes); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", contract.EnvAppProbes, err))
@@ -115,4 +118,11 @@ func ParsePorts(csv string) ([]uint16, error) {
 		ports = append(ports, uint16(n))
 	}
 	return ports, nil
+}
+
+// ScopeFault drops the test-only fault when it targets another proxy version.
+func (c *Config) ScopeFault(version string) {
+	if c.FaultProxyVersion != "" && c.FaultProxyVersion != version {
+		c.FaultFailureRate = 0
+	}
 }

@@ -58,3 +58,16 @@ func TestFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestScopeFault(t *testing.T) {
+	for _, tc := range []struct {
+		target, version string
+		want            float64
+	}{{"", "0.1.0", 0.5}, {"0.2.0", "0.2.0", 0.5}, {"0.2.0", "0.1.0", 0}} {
+		c := Config{FaultFailureRate: 0.5, FaultProxyVersion: tc.target}
+		c.ScopeFault(tc.version)
+		if c.FaultFailureRate != tc.want {
+			t.Errorf("fault for %q on proxy %s: %v, want %v", tc.target, tc.version, c.FaultFailureRate, tc.want)
+		}
+	}
+}
