@@ -49,7 +49,7 @@ test-unit: test-assets ## Unit and envtest integration tests.
 	KUBEBUILDER_ASSETS="$$(test/tools/build.sh)" $(GO) test ./... -count=1
 
 .PHONY: test
-test: vet verify-generated test-unit test-bundle ## Every test: unit, envtest, generated-file checks, OLM bundle validation and e2e.
+test: vet verify-generated test-unit test-bundle test-e2e ## Every test: unit, envtest, generated-file checks, OLM bundle validation and e2e on the local cluster.
 
 ##@ Build
 .PHONY: build

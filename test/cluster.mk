@@ -45,3 +45,10 @@ demo: meshcluster ## Build everything, start the cluster, install the mesh and a
 .PHONY: demo-down
 demo-down: meshcluster ## Tear the demo down and restore the host.
 	@$(CLUSTER_ENV) MESHCLUSTER=$(MESHCLUSTER) bash test/demo/demo.sh down
+
+##@ Benchmarks
+.PHONY: bench-upgrade
+bench-upgrade: ## Time full staged upgrades of 20 and 50 meshed pods on the local cluster (figures: bin/bench-upgrade.txt).
+	@mkdir -p $(BIN_DIR)
+	$(CLUSTER_ENV) MESHKEEPER_IMG=$(IMG) MESHKEEPER_VERSION=$(VERSION) \
+		$(GO) test -tags e2e -count=1 -timeout 90m -run '^$$' -bench BenchmarkUpgrade -benchtime 1x -v ./test/e2e/ 2>&1 | tee $(BIN_DIR)/bench-upgrade.txt

@@ -143,7 +143,7 @@ func TestInstallAndUninstall(t *testing.T) {
 	}
 }
 
-func readSample(t *testing.T) *unstructured.Unstructured {
+func readSample(t testing.TB) *unstructured.Unstructured {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(env.repo, sampleCR))
 	if err != nil {
@@ -171,7 +171,7 @@ func conditionTrue(obj *unstructured.Unstructured, cond string) error {
 	return fmt.Errorf("no %s condition yet", cond)
 }
 
-func podUIDs(t *testing.T, cs kubernetes.Interface, ns, selector string) []string {
+func podUIDs(t testing.TB, cs kubernetes.Interface, ns, selector string) []string {
 	t.Helper()
 	pods, err := cs.CoreV1().Pods(ns).List(ctxFor(t, 20*time.Second), metav1.ListOptions{LabelSelector: selector})
 	if err != nil {

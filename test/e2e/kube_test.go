@@ -45,7 +45,7 @@ func clients(t testing.TB) (*kubernetes.Clientset, dynamic.Interface) {
 
 // eventually polls check until it returns nil or ctx ends, then fails with the
 // last error. Progress is logged every 15 s.
-func eventually(t *testing.T, ctx context.Context, what string, check func(context.Context) error) {
+func eventually(t testing.TB, ctx context.Context, what string, check func(context.Context) error) {
 	t.Helper()
 	start, lastLog := time.Now(), time.Now()
 	for {
@@ -66,8 +66,21 @@ func eventually(t *testing.T, ctx context.Context, what string, check func(conte
 	}
 }
 
+// deleteNamespace deletes a namespace and waits until it is gone.
+func deleteNamespace(t testing.TB, cs kubernetes.Interface, name string) {
+	t.Helper()
+	_ = cs.CoreV1().Namespaces().Delete(ctxFor(t, 30*time.Second), name, metav1.DeleteOptions{})
+	eventually(t, ctxFor(t, 5*time.Minute), "namespace "+name+" deleted", func(ctx context.Context) error {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there: %v", err)
+	})
+}
+
 // createNamespace creates ns with labels and deletes it when the test ends.
-func createNamespace(t *testing.T, cs kubernetes.Interface, name string, labels map[string]string) {
+func createNamespace(t testing.TB, cs kubernetes.Interface, name string, labels map[string]string) {
 	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
@@ -82,12 +95,18 @@ func createNamespace(t *testing.T, cs kubernetes.Interface, name string, labels 
 }
 
 // sampleBackend creates a Deployment and Service "backend" running the sample app.
-func sampleBackend(t *testing.T, cs kubernetes.Interface, ns string, replicas int32) {
+func sampleBackend(t testing.TB, cs kubernetes.Interface, ns string, replicas int32) {
+	t.Helper()
+	sampleBackendNamed(t, cs, ns, "backend", replicas)
+}
+
+// sampleBackendNamed creates a Deployment and Service of the sample app's backend.
+func sampleBackendNamed(t testing.TB, cs kubernetes.Interface, ns, name string, replicas int32) {
 	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
-	labels := map[string]string{"app": "backend"}
+	labels := map[string]string{"app": name}
 	_, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "backend", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -106,7 +125,7 @@ func sampleBackend(t *testing.T, cs kubernetes.Interface, ns string, replicas in
 		t.Fatal(err)
 	}
 	_, err = cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "backend", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -115,7 +134,7 @@ func sampleBackend(t *testing.T, cs kubernetes.Interface, ns string, replicas in
 }
 
 // runPod runs a one-shot sample-app pod and returns its log once it succeeded.
-func runPod(t *testing.T, cs kubernetes.Interface, ns, name string, args []string, within time.Duration) string {
+func runPod(t testing.TB, cs kubernetes.Interface, ns, name string, args []string, within time.Duration) string {
 	t.Helper()
 	ctx := ctxFor(t, within)
 	_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{

@@ -121,11 +121,13 @@ func logf(format string, args ...any) {
 }
 
 // ctxFor returns a context bounded by d (and by the test's own deadline).
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
-	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < d {
-		cancel()
-		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-10*time.Second))
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, ok := dt.Deadline(); ok && time.Until(deadline) < d {
+			cancel()
+			ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-10*time.Second))
+		}
 	}
 	t.Cleanup(cancel)
 	return ctx

@@ -50,7 +50,7 @@ func TestMesh(t *testing.T) {
 	t.Run("UpgradeUnderLoadSurvivesOperatorRestart", func(t *testing.T) { testUpgrade(t, cs, dyn, name) })
 }
 
-func createServiceAccount(t *testing.T, cs kubernetes.Interface, ns, name string) {
+func createServiceAccount(t testing.TB, cs kubernetes.Interface, ns, name string) {
 	t.Helper()
 	_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctxFor(t, 20*time.Second),
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}, metav1.CreateOptions{})
@@ -62,7 +62,7 @@ func createServiceAccount(t *testing.T, cs kubernetes.Interface, ns, name string
 // testMutualTLS: meshed client and server talk mTLS with verified identities,
 // the server's metrics count exactly the client's requests, and plaintext is
 // accepted by a permissive server but refused by a strict one.
-func testMutualTLS(t *testing.T, cs kubernetes.Interface) {
+func testMutualTLS(t testing.TB, cs kubernetes.Interface) {
 	backends := meshedPods(t, cs, "e2e-mesh", "app=backend")
 	if len(backends) != 2 {
 		t.Fatalf("want 2 meshed backend pods, got %d", len(backends))
@@ -113,7 +113,7 @@ func testMutualTLS(t *testing.T, cs kubernetes.Interface) {
 }
 
 // expectPodFails runs a one-shot pod that must fail.
-func expectPodFails(t *testing.T, cs kubernetes.Interface, ns, name string, args []string) {
+func expectPodFails(t testing.TB, cs kubernetes.Interface, ns, name string, args []string) {
 	t.Helper()
 	ctx := ctxFor(t, 2*time.Minute)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},

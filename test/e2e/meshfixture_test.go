@@ -27,7 +27,7 @@ import (
 
 // installMesh deploys the operator and a MeshInstallation built from the
 // sample with extra spec fields merged in, and waits until it is Ready.
-func installMesh(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interface, spec map[string]any) string {
+func installMesh(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, spec map[string]any) string {
 	t.Helper()
 	if err := makeTarget(15*time.Minute, "deploy"); err != nil {
 		t.Fatalf("make deploy: %v", err)
@@ -44,7 +44,7 @@ func installMesh(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interface, s
 	return name
 }
 
-func uninstallMesh(t *testing.T, dyn dynamic.Interface, name string) {
+func uninstallMesh(t testing.TB, dyn dynamic.Interface, name string) {
 	if t.Failed() {
 		return // keep everything for the diagnostics
 	}
@@ -71,7 +71,7 @@ func miCondition(dyn dynamic.Interface, name, cond string) func(context.Context)
 	}
 }
 
-func getMI(t *testing.T, dyn dynamic.Interface, name string) *unstructured.Unstructured {
+func getMI(t testing.TB, dyn dynamic.Interface, name string) *unstructured.Unstructured {
 	t.Helper()
 	obj, err := dyn.Resource(meshInstallations).Get(ctxFor(t, 20*time.Second), name, metav1.GetOptions{})
 	if err != nil {
@@ -80,7 +80,7 @@ func getMI(t *testing.T, dyn dynamic.Interface, name string) *unstructured.Unstr
 	return obj
 }
 
-func patchMI(t *testing.T, dyn dynamic.Interface, name string, patch string) {
+func patchMI(t testing.TB, dyn dynamic.Interface, name string, patch string) {
 	t.Helper()
 	if _, err := dyn.Resource(meshInstallations).Patch(ctxFor(t, 20*time.Second), name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatalf("patch %s: %v", patch, err)
@@ -102,7 +102,7 @@ func mergeMaps(base, over map[string]any) map[string]any {
 
 // loadPod starts a meshed (when ns is labelled) one-shot load generator; the
 // returned function waits for it and returns its own count of the requests.
-func loadPod(t *testing.T, cs kubernetes.Interface, ns, name, serviceAccount, target string, rps int, d time.Duration) func() load.Summary {
+func loadPod(t testing.TB, cs kubernetes.Interface, ns, name, serviceAccount, target string, rps int, d time.Duration) func() load.Summary {
 	t.Helper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "loadgen"}},
@@ -143,7 +143,7 @@ func loadPod(t *testing.T, cs kubernetes.Interface, ns, name, serviceAccount, ta
 }
 
 // requireClean fails unless every request the load generator sent succeeded.
-func requireClean(t *testing.T, s load.Summary) {
+func requireClean(t testing.TB, s load.Summary) {
 	t.Helper()
 	if s.Sent == 0 || s.Successes != s.Sent || s.Failures+s.TLSErrors+s.Timeouts+s.Dropped != 0 {
 		t.Fatalf("load generator counted failures: %+v", s)
@@ -199,7 +199,7 @@ func buildInfo(fams map[string]*dto.MetricFamily) map[string]string {
 }
 
 // meshedPods lists the running pods of a selector that carry a proxy.
-func meshedPods(t *testing.T, cs kubernetes.Interface, ns, selector string) []corev1.Pod {
+func meshedPods(t testing.TB, cs kubernetes.Interface, ns, selector string) []corev1.Pod {
 	t.Helper()
 	pods, err := cs.CoreV1().Pods(ns).List(ctxFor(t, 20*time.Second), metav1.ListOptions{LabelSelector: selector})
 	if err != nil {

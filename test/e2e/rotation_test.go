@@ -55,7 +55,7 @@ func proxiesAgree(cs kubernetes.Interface, want map[string]string) func(context.
 // testIssuerRotation: with issuers living three minutes and leaf certificates
 // one, the operator renews the issuer about every minute; under continuous
 // load every request succeeds and every proxy ends on the current issuer.
-func testIssuerRotation(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
+func testIssuerRotation(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
 	const window = 150 * time.Second
 	wait := loadPod(t, cs, "e2e-mesh", "issuer-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, window)
 	seen := map[string]bool{statusString(getMI(t, dyn, name), "trust", "issuer", "fingerprint"): true}
@@ -82,7 +82,7 @@ func testIssuerRotation(t *testing.T, cs kubernetes.Interface, dyn dynamic.Inter
 // testAnchorRotation: an on-demand anchor rotation walks its phases while
 // continuous load sees no failure; at the end every proxy trusts only the new
 // anchor.
-func testAnchorRotation(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
+func testAnchorRotation(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
 	const window = 240 * time.Second
 	old := statusString(getMI(t, dyn, name), "trust", "anchor", "fingerprint")
 	wait := loadPod(t, cs, "e2e-mesh", "anchor-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, window)

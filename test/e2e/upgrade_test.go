@@ -28,7 +28,7 @@ func upgradeHistory(obj *unstructured.Unstructured) []any {
 }
 
 // waitUpgradeResult waits until the history gains a record and returns it.
-func waitUpgradeResult(t *testing.T, dyn dynamic.Interface, name string, before int, within time.Duration) map[string]any {
+func waitUpgradeResult(t testing.TB, dyn dynamic.Interface, name string, before int, within time.Duration) map[string]any {
 	t.Helper()
 	var rec map[string]any
 	eventually(t, ctxFor(t, within), "upgrade finished", func(ctx context.Context) error {
@@ -47,7 +47,7 @@ func waitUpgradeResult(t *testing.T, dyn dynamic.Interface, name string, before 
 // testFaultyUpgrade: a target whose proxies fail 30% of requests fails the
 // first wave's gate and is rolled back automatically; traffic recovers and
 // the installation says why.
-func testFaultyUpgrade(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
+func testFaultyUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
 	before := len(upgradeHistory(getMI(t, dyn, name)))
 	wait := loadPod(t, cs, "e2e-mesh", "faulty-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 200*time.Second)
 	time.Sleep(5 * time.Second)
@@ -81,7 +81,7 @@ func testFaultyUpgrade(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interf
 // testUpgrade: 0.1.0 → 0.2.0 under continuous load, with the operator killed
 // mid-wave; the upgrade completes, every proxy reports the new version and
 // the load generator counts no failure.
-func testUpgrade(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
+func testUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
 	before := len(upgradeHistory(getMI(t, dyn, name)))
 	wait := loadPod(t, cs, "e2e-mesh", "upgrade-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 240*time.Second)
 	time.Sleep(5 * time.Second)
