@@ -30,6 +30,7 @@ func benchmarkUpgrade(b *testing.B, pods int) {
 	name := installMesh(b, cs, dyn, nil)
 	ns := fmt.Sprintf("bench-%d", pods)
 	createNamespace(b, cs, ns, map[string]string{contract.InjectKey: contract.InjectEnabled})
+	waitInjection(b, cs, ns)
 	for d := 0; d < pods/2; d++ {
 		sampleBackendNamed(b, cs, ns, fmt.Sprintf("svc-%02d", d), 2)
 	}

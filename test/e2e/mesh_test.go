@@ -32,6 +32,7 @@ func TestMesh(t *testing.T) {
 
 	createNamespace(t, cs, "e2e-mesh", map[string]string{contract.InjectKey: contract.InjectEnabled})
 	createServiceAccount(t, cs, "e2e-mesh", "loadgen")
+	waitInjection(t, cs, "e2e-mesh")
 	sampleBackend(t, cs, "e2e-mesh", 2)
 	eventually(t, ctxFor(t, 3*time.Minute), "meshed backend ready", deploymentReady(cs, "e2e-mesh", "backend"))
 
