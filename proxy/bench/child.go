@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/meshkeeper/meshkeeper/internal/buildinfo"
@@ -77,7 +79,15 @@ func ServeProxy(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if dir := os.Getenv(ProfileDirEnv); dir != "" {
+		finish, err := profile(dir, *role)
+		if err != nil {
+			return err
+		}
+		defer finish()
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sidecar.TuneMemory(os.Getenv) // as cmd/proxy does
 	return sidecar.Run(ctx, sidecar.Options{
 		Config: config.Config{TrustDomain: trustDomain, TrustRootsPath: filepath.Join(*dir, "ca.pem"),
 			PodNamespace: "bench", ServiceAccount: *role},
@@ -85,4 +95,29 @@ func ServeProxy(args []string) error {
 		Inbound: lns[0], Outbound: lns[1], Admin: lns[2],
 		OrigDst: origdst.Fixed(orig), Certs: staticCerts{cert}, Discovery: store,
 	})
+}
+
+// ProfileDirEnv names a directory where each proxy child writes a CPU profile
+// of its whole life and a heap profile at exit (<role>.cpu.pprof, <role>.heap.pprof).
+const ProfileDirEnv = "BENCH_PROXY_PPROF_DIR"
+
+func profile(dir, role string) (func(), error) {
+	cpu, err := os.Create(filepath.Join(dir, role+".cpu.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = cpu.Close()
+		heap, err := os.Create(filepath.Join(dir, role+".heap.pprof"))
+		if err != nil {
+			return
+		}
+		defer heap.Close()
+		runtime.GC()
+		_ = pprof.Lookup("allocs").WriteTo(heap, 0)
+	}, nil
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/meshkeeper/meshkeeper/proxy/upstream"
 )
 
+// FlushInterval bounds how long bytes of a response of known length may wait
+// in the proxy's buffers before they are written to the client.
+const FlushInterval = 2 * time.Millisecond
+
 // ConnInfo describes the downstream connection a request arrived on.
 type ConnInfo struct {
 	// Dst is the connection's original destination.
@@ -26,6 +30,9 @@ type ConnInfo struct {
 	Peer string
 	// TLS is true when the connection arrived over mesh mTLS.
 	TLS bool
+	// Mux is true when that connection is the multiplexed HTTP/2 connection
+	// of a peer proxy (tlsid.MuxALPN): upstream.OrigProtoHeader is honoured.
+	Mux bool
 }
 
 // Config configures one direction's HTTP proxy.
@@ -75,9 +82,14 @@ func New(cfg Config) *Server {
 				}
 			}
 		},
-		Transport:     cfg.Upstream,
-		BufferPool:    &bufferPool{},
-		FlushInterval: -1, // stream every write at once: SSE, gRPC, long polls
+		Transport:  cfg.Upstream,
+		BufferPool: &bufferPool{},
+		// Responses of unknown length (chunked, gRPC, long polls) and
+		// server-sent events are flushed at every write regardless (ReverseProxy
+		// recognises them). A response of known length is flushed at most
+		// FlushInterval after a write, so one that arrives at once leaves in a
+		// single write with its headers instead of two or three.
+		FlushInterval: FlushInterval,
 		ErrorLog:      slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if sw, ok := w.(*statusWriter); ok {
@@ -141,5 +153,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(sw, "fault injected by the meshkeeper proxy", http.StatusServiceUnavailable)
 		return
 	}
+	if info.Mux && r.ProtoMajor == 2 {
+		if _, ok := r.Header[upstream.OrigProtoHeader]; ok {
+			// The client spoke HTTP/1.x to its proxy: so does the application see it.
+			delete(r.Header, upstream.OrigProtoHeader)
+			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+		}
+	}
+	prefetchBody(r)
 	s.rp.ServeHTTP(sw, r.WithContext(upstream.WithTarget(r.Context(), target)))
 }

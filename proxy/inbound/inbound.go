@@ -89,6 +89,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 			return
 		}
 		info.Peer, info.TLS = peer, true
+		info.Mux = tc.ConnectionState().NegotiatedProtocol == tlsid.MuxALPN
 		// What the client proxy carries inside the tunnel is the app's own stream.
 		if sniffed, proto, err = sniff.Protocol(tc, p.DetectTimeout); err != nil {
 			_ = tc.Close()

@@ -24,6 +24,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			c.prefix = nil // release the sniff buffer for the connection's remaining life
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)

@@ -9,6 +9,13 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 )
 
+// MuxALPN is offered, before contract.ALPN, by a proxy that wants to carry
+// HTTP between the two proxies multiplexed over one HTTP/2 connection (see
+// package upstream). A peer that selects it speaks that; a proxy that only
+// knows contract.ALPN selects that one, and the client falls back to one
+// connection per request in the application's own protocol.
+const MuxALPN = "meshkeeper/1-h2"
+
 // ErrNoCertificate means the proxy has not obtained its certificate yet.
 var ErrNoCertificate = errors.New("no workload certificate issued yet")
 
@@ -46,13 +53,13 @@ func (m Mesh) current() (*tls.Certificate, error) {
 	return nil, ErrNoCertificate
 }
 
-// ServerConfig terminates mesh mTLS: TLS 1.3 only, ALPN contract.ALPN, and a
-// client certificate that chains to the bundle with an identity in our trust
-// domain is required.
+// ServerConfig terminates mesh mTLS: TLS 1.3 only, ALPN MuxALPN when the
+// client offers it, else contract.ALPN, and a client certificate that chains
+// to the bundle with an identity in our trust domain is required.
 func (m Mesh) ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		NextProtos: []string{contract.ALPN},
+		NextProtos: []string{MuxALPN, contract.ALPN},
 		ClientAuth: tls.RequireAnyClientCert,
 		Time:       m.now,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -69,9 +76,18 @@ func (m Mesh) ServerConfig() *tls.Config {
 // identity want (as advertised by discovery). Go's hostname verification is
 // replaced by VerifyPeer because mesh peers are named by URI SAN, not DNS.
 func (m Mesh) ClientConfig(want string) *tls.Config {
+	return m.clientConfig(want, contract.ALPN)
+}
+
+// MuxClientConfig is ClientConfig offering MuxALPN first.
+func (m Mesh) MuxClientConfig(want string) *tls.Config {
+	return m.clientConfig(want, MuxALPN, contract.ALPN)
+}
+
+func (m Mesh) clientConfig(want string, protos ...string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
-		NextProtos:         []string{contract.ALPN},
+		NextProtos:         protos,
 		InsecureSkipVerify: true, //nolint:gosec // VerifyPeerCertificate below does the full verification.
 		Time:               m.now,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -85,9 +101,10 @@ func (m Mesh) ClientConfig(want string) *tls.Config {
 }
 
 // HandshakePeer returns the verified SPIFFE ID of the peer of a completed
-// mesh handshake, refusing a connection that did not negotiate contract.ALPN.
+// mesh handshake, refusing a connection that negotiated neither
+// contract.ALPN nor MuxALPN.
 func HandshakePeer(cs tls.ConnectionState) (string, error) {
-	if cs.NegotiatedProtocol != contract.ALPN {
+	if cs.NegotiatedProtocol != contract.ALPN && cs.NegotiatedProtocol != MuxALPN {
 		return "", errors.New("peer did not negotiate the mesh ALPN")
 	}
 	if len(cs.PeerCertificates) == 0 {

@@ -6,6 +6,7 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -17,6 +18,10 @@ import (
 // ConnectTimeout bounds a TCP connect plus the mTLS handshake.
 const ConnectTimeout = 10 * time.Second
 
+// errNoMux means the peer proxy did not select tlsid.MuxALPN: it only carries
+// one application stream per connection.
+var errNoMux = errors.New("peer proxy does not multiplex HTTP")
+
 // Dialer connects to targets, originating mTLS to meshed ones.
 type Dialer struct {
 	Mesh tlsid.Mesh
@@ -25,6 +30,16 @@ type Dialer struct {
 // Dial returns a connection to t. For a meshed target the peer's chain and
 // its exact identity are verified before any application byte is sent.
 func (d *Dialer) Dial(ctx context.Context, t discovery.Target) (net.Conn, error) {
+	return d.dial(ctx, t, false)
+}
+
+// DialMux returns a mesh mTLS connection to t on which the peer proxy agreed
+// to serve multiplexed HTTP/2 (tlsid.MuxALPN); errNoMux when it did not.
+func (d *Dialer) DialMux(ctx context.Context, t discovery.Target) (net.Conn, error) {
+	return d.dial(ctx, t, true)
+}
+
+func (d *Dialer) dial(ctx context.Context, t discovery.Target, mux bool) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr.String())
@@ -34,14 +49,23 @@ func (d *Dialer) Dial(ctx context.Context, t discovery.Target) (net.Conn, error)
 	if !t.Meshed() {
 		return conn, nil
 	}
-	tc := tls.Client(conn, d.Mesh.ClientConfig(t.Identity))
+	conf := d.Mesh.ClientConfig(t.Identity)
+	if mux {
+		conf = d.Mesh.MuxClientConfig(t.Identity)
+	}
+	tc := tls.Client(conn, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("mesh handshake with %s (%s): %w", t.Addr, t.Identity, err)
 	}
-	if _, err := tlsid.HandshakePeer(tc.ConnectionState()); err != nil {
+	cs := tc.ConnectionState()
+	if _, err := tlsid.HandshakePeer(cs); err != nil {
 		_ = tc.Close()
 		return nil, fmt.Errorf("mesh handshake with %s: %w", t.Addr, err)
+	}
+	if mux && cs.NegotiatedProtocol != tlsid.MuxALPN {
+		_ = tc.Close()
+		return nil, errNoMux
 	}
 	return tc, nil
 }

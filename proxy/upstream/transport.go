@@ -3,10 +3,13 @@ package upstream
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
@@ -19,21 +22,60 @@ func WithTarget(ctx context.Context, t discovery.Target) context.Context {
 	return context.WithValue(ctx, targetKey{}, t)
 }
 
+// OrigProtoHeader marks an HTTP/1.x request that the client-side proxy
+// carries to the server-side proxy over the multiplexed HTTP/2 connection:
+// the server-side proxy removes it and talks HTTP/1.1 to the application, as
+// the client did. It is only honoured on connections that negotiated
+// tlsid.MuxALPN.
+const OrigProtoHeader = "Meshkeeper-Orig-Proto"
+
+// legacyPeerTTL is how long a peer proxy that refused to multiplex is reached
+// with a connection per request before asking again (it may be upgraded).
+const legacyPeerTTL = time.Minute
+
+// Pool sizes. Plain upstreams (the local application, unmeshed destinations)
+// keep up to maxIdlePerHost idle HTTP/1 connections. A meshed peer gets up to
+// maxH1PerPeer requests at a time on HTTP/1 connections of their own (the
+// fastest path in Go, and all a steady load needs); requests beyond that
+// share the multiplexed HTTP/2 connection, so a burst never opens, and
+// handshakes, a connection per request.
+const (
+	maxIdlePerHost  = 64
+	maxH1PerPeer    = 16
+	maxTrackedPeers = 1024
+	idleConnTimeout = 90 * time.Second
+)
+
 // transportKey separates pools: connections verified for one identity are
 // never reused for another, and HTTP/2 requests ride HTTP/2 connections.
 type transportKey struct {
 	identity string
 	h2       bool
+	// mux is the multiplexed HTTP/2 connection between two proxies.
+	mux bool
 }
 
 // Transports is an http.RoundTripper that sends each request to the target in
-// its context over a pooled plain or mTLS connection, in the protocol the
-// client used (HTTP/1.x or prior-knowledge HTTP/2).
+// its context, over a pooled plain or mTLS connection in the protocol the
+// client used (HTTP/1.x or prior-knowledge HTTP/2). To a meshed peer proxy,
+// HTTP/2 requests and the HTTP/1.x requests beyond maxH1PerPeer in flight
+// ride the multiplexed HTTP/2 connection instead (HTTP/1.x ones marked with
+// OrigProtoHeader); upgrades always get a connection of their own, and peers
+// that do not multiplex get the per-request connections they always had.
 type Transports struct {
 	Dialer *Dialer
+	// Now defaults to time.Now.
+	Now func() time.Time
 
-	mu sync.Mutex
-	m  map[transportKey]*http.Transport
+	mu       sync.Mutex
+	m        map[transportKey]*http.Transport
+	legacy   map[netip.AddrPort]time.Time // peer → when it refused to multiplex
+	inflight map[peerKey]*atomic.Int32    // HTTP/1 requests in flight to a meshed peer
+}
+
+type peerKey struct {
+	identity string
+	addr     netip.AddrPort
 }
 
 func (p *Transports) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -43,7 +85,142 @@ func (p *Transports) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	req.URL.Scheme = "http"
 	req.URL.Host = t.Addr.String()
-	return p.transport(transportKey{identity: t.Identity, h2: req.ProtoMajor == 2}).RoundTrip(req)
+	h2 := req.ProtoMajor == 2
+	if t.Meshed() && !isUpgrade(req) && !p.isLegacy(t.Addr) {
+		if !h2 {
+			n := p.inflightTo(peerKey{t.Identity, t.Addr})
+			if n.Add(1) <= maxH1PerPeer {
+				return p.roundTripCounted(req, t, n)
+			}
+			n.Add(-1)
+		}
+		resp, err := p.roundTripMux(req, t, h2)
+		if !errors.Is(err, errNoMux) {
+			return resp, err
+		}
+		p.markLegacy(t.Addr)
+	}
+	return p.transport(transportKey{identity: t.Identity, h2: h2}).RoundTrip(req)
+}
+
+// roundTripCounted sends an HTTP/1 request on a connection of its own and
+// counts it in n until its response body is closed.
+func (p *Transports) roundTripCounted(req *http.Request, t discovery.Target, n *atomic.Int32) (*http.Response, error) {
+	resp, err := p.transport(transportKey{identity: t.Identity}).RoundTrip(req)
+	if err != nil {
+		n.Add(-1)
+		return nil, err
+	}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, n: n}
+	return resp, nil
+}
+
+// releaseBody decrements n once, when the response body is closed.
+type releaseBody struct {
+	io.ReadCloser
+	n    *atomic.Int32
+	once sync.Once
+}
+
+func (b *releaseBody) Close() error {
+	b.once.Do(func() { b.n.Add(-1) })
+	return b.ReadCloser.Close()
+}
+
+func (p *Transports) inflightTo(k peerKey) *atomic.Int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, ok := p.inflight[k]
+	if !ok {
+		if p.inflight == nil {
+			p.inflight = map[peerKey]*atomic.Int32{}
+		}
+		if len(p.inflight) >= maxTrackedPeers {
+			// Endpoints come and go; forget idle ones. A request still
+			// holding a forgotten counter only loosens the bound briefly.
+			for k, c := range p.inflight {
+				if c.Load() == 0 {
+					delete(p.inflight, k)
+				}
+			}
+		}
+		n = new(atomic.Int32)
+		p.inflight[k] = n
+	}
+	return n
+}
+
+// roundTripMux sends req over the multiplexed connection. On errNoMux nothing
+// was sent and req is left as it came, body unread and open, to be retried.
+func (p *Transports) roundTripMux(req *http.Request, t discovery.Target, h2 bool) (*http.Response, error) {
+	if !h2 {
+		req.Header.Set(OrigProtoHeader, "HTTP/1.1")
+	}
+	body := req.Body
+	if body != nil && body != http.NoBody {
+		// The transport closes the body on any error; a refused multiplex
+		// must leave it readable for the retry.
+		req.Body = keepOpen{body}
+	}
+	resp, err := p.transport(transportKey{identity: t.Identity, mux: true}).RoundTrip(req)
+	if errors.Is(err, errNoMux) {
+		req.Body = body
+		req.Header.Del(OrigProtoHeader)
+		return nil, errNoMux
+	}
+	if err != nil && body != nil {
+		_ = body.Close()
+	}
+	return resp, err
+}
+
+// keepOpen hides Close from the transport; the server that owns the body
+// closes it when the handler returns.
+type keepOpen struct{ io.ReadCloser }
+
+func (keepOpen) Close() error { return nil }
+
+// isUpgrade reports whether req asks to switch protocols (websocket and the
+// like) or tunnel (CONNECT): those take over a connection of their own.
+func isUpgrade(req *http.Request) bool {
+	if req.Method == http.MethodConnect {
+		return true
+	}
+	for _, v := range req.Header["Connection"] {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return req.Header.Get("Upgrade") != ""
+}
+
+func (p *Transports) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Transports) isLegacy(addr netip.AddrPort) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.legacy[addr]
+	if ok && p.now().Sub(at) > legacyPeerTTL {
+		delete(p.legacy, addr)
+		return false
+	}
+	return ok
+}
+
+func (p *Transports) markLegacy(addr netip.AddrPort) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.legacy == nil {
+		p.legacy = map[netip.AddrPort]time.Time{}
+	}
+	p.legacy[addr] = p.now()
 }
 
 func (p *Transports) transport(k transportKey) *http.Transport {
@@ -53,10 +230,14 @@ func (p *Transports) transport(k transportKey) *http.Transport {
 		return tr
 	}
 	protocols := new(http.Protocols)
-	if k.h2 {
+	if k.h2 || k.mux {
 		protocols.SetUnencryptedHTTP2(true)
 	} else {
 		protocols.SetHTTP1(true)
+	}
+	dial := p.Dialer.Dial
+	if k.mux {
+		dial = p.Dialer.DialMux
 	}
 	tr := &http.Transport{
 		// The mTLS (if any) is done by the dialer below; to the transport every
@@ -66,13 +247,18 @@ func (p *Transports) transport(k transportKey) *http.Transport {
 			if err != nil {
 				return nil, err
 			}
-			return p.Dialer.Dial(ctx, discovery.Target{Addr: ap, Identity: k.identity})
+			return dial(ctx, discovery.Target{Addr: ap, Identity: k.identity})
 		},
 		Protocols:           protocols,
 		DisableCompression:  true, // never add Accept-Encoding the client did not send
 		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		MaxIdleConnsPerHost: maxIdlePerHost,
+		IdleConnTimeout:     idleConnTimeout,
+	}
+	if k.mux {
+		// For HTTP/2 this bounds dials in flight, not connections: a burst of
+		// first requests waits for one connection instead of each handshaking.
+		tr.MaxConnsPerHost = 1
 	}
 	if p.m == nil {
 		p.m = make(map[transportKey]*http.Transport)
