@@ -160,6 +160,5 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 		}
 	}
-	prefetchBody(r)
 	s.rp.ServeHTTP(sw, r.WithContext(upstream.WithTarget(r.Context(), target)))
 }
