@@ -22,7 +22,8 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, pro
 	return &MeshInstallationReconciler{
 		Client: mgr.GetClient(),
 		Lifecycle: &lifecycle.Reconciler{
-			Client: mgr.GetClient(),
+			Client:    mgr.GetClient(),
+			APIReader: mgr.GetAPIReader(),
 			Trust: &rotation.Runner{
 				Trust:    &trust.Manager{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk},
 				Client:   mgr.GetClient(),

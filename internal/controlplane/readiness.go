@@ -42,6 +42,11 @@ func rolledOut(d appsv1.Deployment, want int32) bool {
 	if d.Status.UpdatedReplicas < want || d.Status.AvailableReplicas < want {
 		return false
 	}
+	// Pods of the previous template still running (an old injector would
+	// still answer admission) mean the rollout is not over.
+	if d.Status.Replicas > d.Status.UpdatedReplicas {
+		return false
+	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentAvailable {
 			return c.Status == corev1.ConditionTrue

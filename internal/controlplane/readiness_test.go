@@ -30,6 +30,11 @@ func TestObserveReadiness(t *testing.T) {
 		{"all available", []appsv1.Deployment{dep("a", 1, 1, 1, 1, 1, corev1.ConditionTrue), dep("b", 2, 2, 2, 2, 2, corev1.ConditionTrue)}, 3, 3, nil},
 		{"new generation not observed", []appsv1.Deployment{dep("a", 2, 1, 1, 1, 1, corev1.ConditionTrue)}, 1, 1, []string{"a"}},
 		{"rollout in progress", []appsv1.Deployment{dep("a", 1, 1, 2, 1, 2, corev1.ConditionTrue)}, 2, 2, []string{"a"}},
+		{"old pods still running", []appsv1.Deployment{func() appsv1.Deployment {
+			d := dep("a", 2, 2, 1, 1, 1, corev1.ConditionTrue)
+			d.Status.Replicas = 2
+			return d
+		}()}, 1, 1, []string{"a"}},
 		{"unavailable", []appsv1.Deployment{dep("b", 1, 1, 1, 1, 0, corev1.ConditionFalse), dep("a", 1, 1, 1, 1, 1, "")}, 1, 2, []string{"a", "b"}},
 	}
 	for _, tc := range cases {

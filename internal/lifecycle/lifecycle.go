@@ -37,7 +37,9 @@ const ResyncInterval = 5 * time.Minute
 // Reconciler runs the phases. Its dependencies are injected so tests can use
 // a fake clock and a real (envtest) API server.
 type Reconciler struct {
-	Client    client.Client
+	Client client.Client
+	// APIReader reads uncached where a stale cache would mislead a decision.
+	APIReader client.Reader
 	Trust     *rotation.Runner
 	Installer *controlplane.Installer
 	// Proxies reads meshed proxies' metrics for upgrade gates.

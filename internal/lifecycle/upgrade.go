@@ -74,8 +74,11 @@ func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInsta
 	if st.FailedDigest != "" && st.Failures >= state.MaxAttempts {
 		cp.Failed, cp.Problem = true, fmt.Sprintf("control-plane release failed %d times", st.Failures)
 	}
+	// Read past the cache: right after a Helm upgrade or rollback the cache can
+	// still hold the previous, fully available Deployments, and a gate passed
+	// on them would let workloads restart against the old injector.
 	var deps appsv1.DeploymentList
-	if err := r.Client.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
+	if err := r.APIReader.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
 		client.MatchingLabels{contract.InstallationLabel: mi.Name}); err != nil {
 		return cp, err
 	}
