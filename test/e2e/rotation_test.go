@@ -83,7 +83,7 @@ func testIssuerRotation(t testing.TB, cs kubernetes.Interface, dyn dynamic.Inter
 // continuous load sees no failure; at the end every proxy trusts only the new
 // anchor.
 func testAnchorRotation(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
-	const window = 240 * time.Second
+	const window = 120 * time.Second
 	old := statusString(getMI(t, dyn, name), "trust", "anchor", "fingerprint")
 	wait := loadPod(t, cs, "e2e-mesh", "anchor-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, window)
 	time.Sleep(10 * time.Second) // let the load settle first
