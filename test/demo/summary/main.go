@@ -6,6 +6,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"flag"
 	"fmt"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
 )
 
 var meshInstallations = schema.GroupVersionResource{Group: "mesh.meshkeeper.io", Version: "v1alpha1", Resource: "meshinstallations"}
@@ -67,6 +70,7 @@ func main() {
 		fmt.Println("  -> the app's pods were NOT injected with a proxy: check the injector pod's logs")
 	}
 	fmt.Printf("\nFrontend -> backend calls so far: %s\n", frontendStats(ctx, cs, *appNS))
+	printGoldenMetrics(ctx, cs, *appNS)
 
 	kc := *kubeconfig
 	fmt.Printf(`
@@ -139,4 +143,44 @@ func frontendStats(ctx context.Context, cs kubernetes.Interface, ns string) stri
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "summary:", err)
 	os.Exit(1)
+}
+
+// printGoldenMetrics reads each meshed pod's proxy twice, a few seconds apart,
+// and prints the golden metrics of what it served: request rate, success
+// rate, p99 latency, and whether callers used mTLS.
+func printGoldenMetrics(ctx context.Context, cs kubernetes.Interface, ns string) {
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.ProxyVersionLabel})
+	if err != nil || len(pods.Items) == 0 {
+		return
+	}
+	const window = 5 * time.Second
+	scraper := proxymetrics.NewScraper()
+	first := scraper.Scrape(ctx, pods.Items)
+	time.Sleep(window)
+	second := scraper.Scrape(ctx, pods.Items)
+	fmt.Printf("\nGolden metrics, inbound, over the last %s (from each proxy's :%d%s):\n", window, contract.ProxyAdminPort, contract.MetricsPath)
+	for i, r := range second {
+		if r.Err != nil || first[i].Err != nil {
+			fmt.Printf("  %-45s (unreadable: %v)\n", r.Pod.Name, errors.Join(r.Err, first[i].Err))
+			continue
+		}
+		d := r.Report.Inbound.Since(first[i].Report.Inbound)
+		p99 := "-"
+		if q := d.Quantile(0.99); !math.IsNaN(q) {
+			p99 = time.Duration(q * float64(time.Second)).Round(10 * time.Microsecond).String()
+		}
+		fmt.Printf("  %-45s proxy %-6s %6.1f req/s  success %6.2f%%  p99 %-8s anchors %s\n", r.Pod.Name, r.Report.Version,
+			d.Requests/window.Seconds(), 100*d.SuccessRate(), p99, strings.Join(shortAll(r.Report.TrustAnchors), ","))
+	}
+}
+
+func shortAll(fps []string) []string {
+	out := make([]string, 0, len(fps))
+	for _, fp := range fps {
+		if len(fp) > 12 {
+			fp = fp[:12]
+		}
+		out = append(out, fp)
+	}
+	return out
 }
