@@ -74,6 +74,13 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, ln: newConnListener(&net.TCPAddr{})}
+	var transport http.RoundTripper = cfg.Upstream
+	if cfg.Direction == contract.DirectionOutbound {
+		transport = retrying{next: cfg.Upstream, reroute: func(r *http.Request) discovery.Target {
+			info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
+			return cfg.Route(info)
+		}}
+	}
 	s.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			for _, h := range xForwarded {
@@ -82,7 +89,7 @@ func New(cfg Config) *Server {
 				}
 			}
 		},
-		Transport:  cfg.Upstream,
+		Transport:  transport,
 		BufferPool: &bufferPool{},
 		// Responses of unknown length (chunked, gRPC, long polls) and
 		// server-sent events are flushed at every write regardless (ReverseProxy
@@ -96,6 +103,10 @@ func New(cfg Config) *Server {
 				sw.transportE = true
 			}
 			cfg.Log.Debug("upstream request failed", "direction", cfg.Direction, "host", r.Host, "err", err)
+			if cfg.Direction == contract.DirectionInbound && isDialError(err) {
+				// The app never saw the request: the client's proxy may retry it elsewhere.
+				w.Header().Set(ProxyErrorHeader, AppUnavailable)
+			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}

@@ -22,6 +22,12 @@ func WithTarget(ctx context.Context, t discovery.Target) context.Context {
 	return context.WithValue(ctx, targetKey{}, t)
 }
 
+// TargetFrom returns the target WithTarget stored in ctx.
+func TargetFrom(ctx context.Context) discovery.Target {
+	t, _ := ctx.Value(targetKey{}).(discovery.Target)
+	return t
+}
+
 // OrigProtoHeader marks an HTTP/1.x request that the client-side proxy
 // carries to the server-side proxy over the multiplexed HTTP/2 connection:
 // the server-side proxy removes it and talks HTTP/1.1 to the application, as

@@ -49,7 +49,7 @@ func waitUpgradeResult(t testing.TB, dyn dynamic.Interface, name string, before 
 // the installation says why.
 func testFaultyUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
 	before := len(upgradeHistory(getMI(t, dyn, name)))
-	wait := loadPod(t, cs, "e2e-mesh", "faulty-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 200*time.Second)
+	wait := loadPod(t, cs, "e2e-mesh", "faulty-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 150*time.Second)
 	time.Sleep(5 * time.Second)
 	patchMI(t, dyn, name, `{"spec":{"version":"0.2.0",`+upgradeSpec+`,"controlPlane":{"values":{"proxy":{"env":{"`+
 		contract.EnvFaultFailureRate+`":"0.3","`+contract.EnvFaultProxyVersion+`":"0.2.0"}}}}}}`)
@@ -83,7 +83,7 @@ func testFaultyUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interf
 // the load generator counts no failure.
 func testUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
 	before := len(upgradeHistory(getMI(t, dyn, name)))
-	wait := loadPod(t, cs, "e2e-mesh", "upgrade-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 240*time.Second)
+	wait := loadPod(t, cs, "e2e-mesh", "upgrade-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 150*time.Second)
 	time.Sleep(5 * time.Second)
 	started := time.Now()
 	patchMI(t, dyn, name, `{"spec":{"version":"0.2.0",`+upgradeSpec+`}}`)

@@ -1,0 +1,91 @@
+package httpfwd
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/upstream"
+)
+
+// scripted answers each attempt from a list and records the targets it saw.
+type scripted struct {
+	answers []func() (*http.Response, error)
+	targets []string
+}
+
+func (s *scripted) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.targets = append(s.targets, upstream.TargetFrom(r.Context()).Addr.String())
+	a := s.answers[0]
+	if len(s.answers) > 1 {
+		s.answers = s.answers[1:]
+	}
+	return a()
+}
+
+func ok() (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok")), Header: http.Header{}}, nil
+}
+
+func refused() (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Err: errors.New("connection refused")}
+}
+
+func appGone() (*http.Response, error) {
+	h := http.Header{}
+	h.Set(ProxyErrorHeader, AppUnavailable)
+	return &http.Response{StatusCode: http.StatusBadGateway, Body: io.NopCloser(strings.NewReader("")), Header: h}, nil
+}
+
+func plain502() (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusBadGateway, Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}}, nil
+}
+
+func TestRetryingMovesToAnotherEndpoint(t *testing.T) {
+	cases := []struct {
+		name     string
+		method   string
+		body     io.Reader
+		answers  []func() (*http.Response, error)
+		attempts int
+		status   int
+	}{
+		{"GET on a refused connection", http.MethodGet, nil, []func() (*http.Response, error){refused, ok}, 2, 200},
+		{"peer proxy says its app is gone", http.MethodPost, nil, []func() (*http.Response, error){appGone, ok}, 2, 200},
+		{"POST on a refused connection is not retried", http.MethodPost, nil, []func() (*http.Response, error){refused, ok}, 1, 0},
+		{"a body is never sent twice", http.MethodPut, strings.NewReader("x"), []func() (*http.Response, error){appGone, ok}, 1, 502},
+		{"an app's own 502 is its answer", http.MethodGet, nil, []func() (*http.Response, error){plain502, ok}, 1, 502},
+		{"attempts are bounded", http.MethodGet, nil, []func() (*http.Response, error){refused}, maxAttempts, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next := &scripted{answers: tc.answers}
+			n := 0
+			rt := retrying{next: next, reroute: func(*http.Request) discovery.Target {
+				n++
+				return discovery.Target{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 10, byte(1 + n)}), 8080)}
+			}}
+			req, _ := http.NewRequest(tc.method, "http://backend/", tc.body)
+			req = req.WithContext(upstream.WithTarget(req.Context(), discovery.Target{Addr: netip.MustParseAddrPort("198.18.10.1:8080")}))
+			resp, err := rt.RoundTrip(req)
+			if len(next.targets) != tc.attempts {
+				t.Fatalf("attempts %d (%v), want %d", len(next.targets), next.targets, tc.attempts)
+			}
+			if tc.attempts > 1 && next.targets[0] == next.targets[1] {
+				t.Fatalf("retried the same endpoint %v", next.targets)
+			}
+			status := 0
+			if err == nil {
+				status = resp.StatusCode
+			}
+			if status != tc.status {
+				t.Fatalf("status %d (err %v), want %d", status, err, tc.status)
+			}
+		})
+	}
+}
