@@ -22,6 +22,11 @@ func TestStartAndStopByPID(t *testing.T) {
 	if !Alive(r) {
 		t.Fatal("just started, not alive")
 	}
+	// timeout forks its child right after it starts: give it a moment on a busy machine.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(ChildrenOf(r.PID)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if len(ChildrenOf(r.PID)) != 1 {
 		t.Fatalf("timeout wrapper should have one child, has %v", ChildrenOf(r.PID))
 	}
