@@ -2,10 +2,10 @@ package identity
 
 import (
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/pki"
 )
 
 // Bundle is the published set of trust anchors, as far as it is known.
@@ -18,26 +18,13 @@ type Bundle struct {
 
 // ParseBundle reads a PEM bundle of CA certificates; it must hold at least one.
 func ParseBundle(data []byte) (Bundle, error) {
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return Bundle{}, fmt.Errorf("trust bundle certificate %d: %w", n, err)
-		}
-		pool.AddCert(cert)
-		n++
+	certs, err := pki.ParseCertificates(data)
+	if err != nil {
+		return Bundle{}, fmt.Errorf("trust bundle: %w", err)
 	}
-	if n == 0 {
-		return Bundle{}, errors.New("trust bundle holds no certificate")
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
 	}
 	return Bundle{Known: true, Roots: pool}, nil
 }

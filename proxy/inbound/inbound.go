@@ -6,13 +6,13 @@ package inbound
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"slices"
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/accept"
 	"github.com/meshkeeper/meshkeeper/proxy/detect"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/httpfwd"
@@ -46,18 +46,7 @@ func HTTPRoute(ci httpfwd.ConnInfo) discovery.Target { return discovery.Target{A
 
 // Serve accepts until ctx ends or ln fails.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
-	defer stop()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		go p.handle(ctx, conn)
-	}
+	return accept.Loop(ctx, ln, p.handle)
 }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {

@@ -5,13 +5,13 @@ package outbound
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/accept"
 	"github.com/meshkeeper/meshkeeper/proxy/detect"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/httpfwd"
@@ -41,18 +41,7 @@ func HTTPRoute(resolve func(netip.AddrPort) discovery.Target) func(httpfwd.ConnI
 
 // Serve accepts until ctx ends or ln fails.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
-	defer stop()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		go p.handle(ctx, conn)
-	}
+	return accept.Loop(ctx, ln, p.handle)
 }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {

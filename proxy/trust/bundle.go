@@ -7,14 +7,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync/atomic"
 	"time"
 
+	"github.com/meshkeeper/meshkeeper/internal/pki"
 	"github.com/meshkeeper/meshkeeper/proxy/clock"
 	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
 )
@@ -26,24 +25,9 @@ const PollInterval = 2 * time.Second
 // ParseBundle returns every certificate in a PEM bundle; a bundle with none is
 // an error so a half-written file never empties the trust store.
 func ParseBundle(data []byte) ([]*x509.Certificate, error) {
-	var anchors []*x509.Certificate
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("trust bundle: %w", err)
-		}
-		anchors = append(anchors, cert)
-	}
-	if len(anchors) == 0 {
-		return nil, errors.New("trust bundle holds no certificate")
+	anchors, err := pki.ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("trust bundle: %w", err)
 	}
 	return anchors, nil
 }
