@@ -83,7 +83,7 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			Type: meshv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: meshv1.ReasonPaused,
 			Message: "reconciliation is paused (spec.paused)", ObservedGeneration: mi.Generation,
 		})
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.Lifecycle.Paused(ctx, mi)
 	}
 	after, err := r.Lifecycle.Run(ctx, mi)
 	return reconcileerr.Result(err, after)

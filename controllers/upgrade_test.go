@@ -201,3 +201,28 @@ func TestManualApprovalWaitsWithThePlan(t *testing.T) {
 		t.Fatalf("approved upgrade: %+v", rec)
 	}
 }
+
+func TestPausingMidUpgradeStopsTheStepClock(t *testing.T) {
+	installReady(t, "pausing", "mk-pausing")
+	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 10e9}, MinRequests: ptr.To[int64](10)}
+	bumpVersion(t, "pausing", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
+	eventually(t, "upgrade under way", func() error {
+		markDeploymentsAvailableOnce(t, "mk-pausing")
+		if u := getInstallation(t, "pausing").Status.Upgrade; u == nil || u.Phase != "ControlPlane" {
+			return fmt.Errorf("upgrade %+v", u)
+		}
+		return nil
+	})
+	pause(t, "pausing", true)
+	eventually(t, "paused upgrade recorded without a running step clock", func() error {
+		u := getInstallation(t, "pausing").Status.Upgrade
+		if u == nil || !u.StepStartedAt.IsZero() || !strings.Contains(u.Message, "paused by spec.paused") {
+			return fmt.Errorf("upgrade %+v", u)
+		}
+		return nil
+	})
+	pause(t, "pausing", false)
+	if rec := driveUpgrade(t, "pausing", "mk-pausing"); rec.Result != "Succeeded" {
+		t.Fatalf("resumed upgrade: %+v", rec)
+	}
+}

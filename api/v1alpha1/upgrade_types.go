@@ -160,9 +160,11 @@ type UpgradeStatus struct {
 	// Step is "restart" (restarting workloads) or "bake" (observing traffic).
 	// +optional
 	Step string `json:"step,omitempty"`
-	// StartedAt and StepStartedAt bound the upgrade and the current step.
-	StartedAt     metav1.Time `json:"startedAt"`
-	StepStartedAt metav1.Time `json:"stepStartedAt"`
+	// StartedAt and StepStartedAt bound the upgrade and the current step;
+	// StepStartedAt is empty while a pause holds the step clock.
+	StartedAt metav1.Time `json:"startedAt"`
+	// +optional
+	StepStartedAt metav1.Time `json:"stepStartedAt,omitempty"`
 	// Baseline holds the golden metrics measured before the upgrade started.
 	// +optional
 	Baseline *GateMeasurement `json:"baseline,omitempty"`

@@ -177,3 +177,18 @@ func upgradeTarget(step upgrade.Step) string {
 	}
 	return step.Upgrade.To
 }
+
+// Paused records a halted upgrade while spec.paused stops everything else:
+// the machine clears the step clock, so the pause never eats a deadline. It
+// acts on nothing.
+func (r *Reconciler) Paused(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	if mi.Status.Upgrade == nil {
+		return nil
+	}
+	step, err := r.upgradeStep(ctx, mi)
+	if err != nil {
+		return err
+	}
+	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History
+	return nil
+}
