@@ -24,6 +24,8 @@ const maxAttempts = 3
 // rolling restart — so clients see no failure while a Deployment rolls. It
 // only retries what the application cannot have seen: a failed upstream
 // connection for idempotent methods, or a peer proxy's own "app unavailable".
+// A connect to a pod that vanished fails after upstream.MeshConnectTimeout,
+// early enough for the retry to answer before the client gives up.
 type retrying struct {
 	next    http.RoundTripper
 	reroute func(*http.Request) discovery.Target

@@ -2,6 +2,7 @@ package httpfwd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +37,19 @@ func refused() (*http.Response, error) {
 	return nil, &net.OpError{Op: "dial", Err: errors.New("connection refused")}
 }
 
+// timedOut is a connect to a vanished pod as the transport reports it: the
+// dialer's timeout, wrapped by the layers above it.
+func timedOut() (*http.Response, error) {
+	return nil, fmt.Errorf("http2: client conn could not be established: %w",
+		&net.OpError{Op: "dial", Net: "tcp", Err: timeoutError{}})
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
 func appGone() (*http.Response, error) {
 	h := http.Header{}
 	h.Set(ProxyErrorHeader, AppUnavailable)
@@ -56,6 +70,8 @@ func TestRetryingMovesToAnotherEndpoint(t *testing.T) {
 		status   int
 	}{
 		{"GET on a refused connection", http.MethodGet, nil, []func() (*http.Response, error){refused, ok}, 2, 200},
+		{"GET whose connect timed out", http.MethodGet, nil, []func() (*http.Response, error){timedOut, ok}, 2, 200},
+		{"HEAD whose connect timed out", http.MethodHead, nil, []func() (*http.Response, error){timedOut, ok}, 2, 200},
 		{"peer proxy says its app is gone", http.MethodPost, nil, []func() (*http.Response, error){appGone, ok}, 2, 200},
 		{"POST on a refused connection is not retried", http.MethodPost, nil, []func() (*http.Response, error){refused, ok}, 1, 0},
 		{"a body is never sent twice", http.MethodPut, strings.NewReader("x"), []func() (*http.Response, error){appGone, ok}, 1, 502},
@@ -87,5 +103,24 @@ func TestRetryingMovesToAnotherEndpoint(t *testing.T) {
 				t.Fatalf("status %d (err %v), want %d", status, err, tc.status)
 			}
 		})
+	}
+}
+
+func TestIsDialError(t *testing.T) {
+	_, timeout := timedOut()
+	_, refusedErr := refused()
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{refusedErr, true},
+		{timeout, true},
+		{fmt.Errorf("mesh handshake: %w", timeout), true},
+		{&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, false},
+		{io.ErrUnexpectedEOF, false},
+	} {
+		if got := isDialError(tc.err); got != tc.want {
+			t.Errorf("isDialError(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

@@ -18,6 +18,15 @@ import (
 // ConnectTimeout bounds a TCP connect plus the mTLS handshake.
 const ConnectTimeout = 10 * time.Second
 
+// MeshConnectTimeout bounds the TCP connect alone to a meshed endpoint: a pod
+// IP on the cluster network, whose kernel answers a SYN in well under a
+// millisecond however busy the pod is. A pod that just went away drops SYNs
+// instead of resetting them; failing its connect this early leaves time to
+// retry the request on another endpoint before the client gives up. (A lost
+// SYN is retransmitted after 1s, so it too fails here; idempotent requests
+// are retried.) The handshake that follows keeps ConnectTimeout.
+const MeshConnectTimeout = time.Second
+
 // errNoMux means the peer proxy did not select tlsid.MuxALPN: it only carries
 // one application stream per connection.
 var errNoMux = errors.New("peer proxy does not multiplex HTTP")
@@ -42,12 +51,12 @@ func (d *Dialer) DialMux(ctx context.Context, t discovery.Target) (net.Conn, err
 func (d *Dialer) dial(ctx context.Context, t discovery.Target, mux bool) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr.String())
+	if !t.Meshed() {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr.String())
+	}
+	conn, err := (&net.Dialer{Timeout: MeshConnectTimeout}).DialContext(ctx, "tcp", t.Addr.String())
 	if err != nil {
 		return nil, err
-	}
-	if !t.Meshed() {
-		return conn, nil
 	}
 	conf := d.Mesh.ClientConfig(t.Identity)
 	if mux {
