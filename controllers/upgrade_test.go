@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -224,5 +225,75 @@ func TestPausingMidUpgradeStopsTheStepClock(t *testing.T) {
 	pause(t, "pausing", false)
 	if rec := driveUpgrade(t, "pausing", "mk-pausing"); rec.Result != "Succeeded" {
 		t.Fatalf("resumed upgrade: %+v", rec)
+	}
+}
+
+// TestPodRestartedWithoutProxyIsEvicted: the injector failed open for the pod
+// a restart created, so it runs without a proxy. Restarting again would not
+// replace it (it already carries the stamp): the upgrade evicts it, and
+// completes once its controller brings it back meshed.
+func TestPodRestartedWithoutProxyIsEvicted(t *testing.T) {
+	ctx := context.Background()
+	installReady(t, "failopen", "mk-failopen")
+	meshedDeployment(t, "failopen-app", "web")
+	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	bumpVersion(t, "failopen", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
+
+	// Play the ReplicaSet controller: each new pod carries the template's stamp.
+	replace := func(name string, old *corev1.Pod, proxy string) *corev1.Pod {
+		t.Helper()
+		labels := map[string]string{"app": "web"}
+		if proxy != "" {
+			labels[contract.ProxyVersionLabel] = proxy
+		}
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, Name: name, Labels: labels,
+			Annotations: map[string]string{contract.RestartedAtAnnotation: old.Annotations[contract.RestartedAtAnnotation]}, OwnerReferences: old.OwnerReferences},
+			Spec: old.Spec}
+		if err := k8s.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "198.18.10.79",
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		if err := k8s.Status().Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var unmeshed *corev1.Pod
+	eventually(t, "workload restarted", func() error {
+		markDeploymentsAvailableOnce(t, "mk-failopen")
+		var dep appsv1.Deployment
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "failopen-app", Name: "web"}, &dep); err != nil {
+			return err
+		}
+		stamp := dep.Spec.Template.Annotations[contract.RestartedAtAnnotation]
+		if stamp == "" {
+			return fmt.Errorf("web not restarted yet")
+		}
+		var old corev1.Pod
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "failopen-app", Name: "web-pod"}, &old); err != nil {
+			return err
+		}
+		if err := k8s.Delete(ctx, &old, client.GracePeriodSeconds(0)); err != nil {
+			return err
+		}
+		old.Annotations = map[string]string{contract.RestartedAtAnnotation: stamp}
+		unmeshed = replace("web-unmeshed", &old, "") // the injector failed open
+		return nil
+	})
+	eventually(t, "unmeshed pod evicted", func() error {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(unmeshed), &corev1.Pod{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("pod %s still there: %v; upgrade: %s", unmeshed.Name, err, getInstallation(t, "failopen").Status.Upgrade.Message)
+	})
+	rel, err := versions.Lookup("0.2.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace("web-meshed", unmeshed, rel.ProxyVersion) // created anew; the injector answers
+	if rec := driveUpgrade(t, "failopen", "mk-failopen"); rec.Result != "Succeeded" {
+		t.Fatalf("history %+v", rec)
 	}
 }

@@ -3,10 +3,12 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
@@ -39,7 +41,12 @@ func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallatio
 	if err != nil {
 		return upgrade.Step{}, err
 	}
-	workloads := upgrade.MeshedWorkloads(pods.Items, rss.Items)
+	planned := plannedWorkloads(mi.Status.Upgrade)
+	unmeshed, err := r.unmeshedPods(ctx, pods.Items, planned)
+	if err != nil {
+		return upgrade.Step{}, err
+	}
+	workloads := upgrade.MeshedWorkloads(append(pods.Items, unmeshed...), rss.Items, planned)
 	nsLabels, err := r.namespaceLabels(ctx, workloads)
 	if err != nil {
 		return upgrade.Step{}, err
@@ -55,6 +62,47 @@ func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallatio
 		step = upgrade.Next(facts)
 	}
 	return step, nil
+}
+
+// plannedWorkloads lists the workloads of an upgrade's plan while it runs.
+func plannedWorkloads(st *meshv1.UpgradeStatus) []string {
+	if st == nil || st.Phase == upgrade.PhaseSucceeded || st.Phase == upgrade.PhaseFailed || st.Phase == upgrade.PhaseAwaitingApproval {
+		return nil
+	}
+	var keys []string
+	for _, w := range st.Plan {
+		keys = append(keys, w.Workloads...)
+	}
+	return keys
+}
+
+// unmeshedPods reads, while an upgrade runs, the pods without a proxy in the
+// namespaces of meshed and planned workloads: a pod created while the
+// injector failed open is invisible to the meshed-pod cache, yet the upgrade
+// must see it to replace it.
+func (r *Reconciler) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned []string) ([]corev1.Pod, error) {
+	if len(planned) == 0 {
+		return nil, nil
+	}
+	namespaces := upgrade.Namespaces(planned)
+	for _, p := range meshed {
+		if !slices.Contains(namespaces, p.Namespace) {
+			namespaces = append(namespaces, p.Namespace)
+		}
+	}
+	noProxy, err := labels.Parse("!" + contract.ProxyVersionLabel)
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, ns := range namespaces {
+		var list corev1.PodList
+		if err := r.APIReader.List(ctx, &list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: noProxy}); err != nil {
+			return nil, err
+		}
+		out = append(out, list.Items...)
+	}
+	return out, nil
 }
 
 // controlPlaneFacts observes the control-plane release and Deployments.
@@ -151,7 +199,22 @@ func (r *Reconciler) applyUpgrade(ctx context.Context, mi *meshv1.MeshInstallati
 				return err
 			}
 		}
-		r.event(mi, "Normal", "WorkloadsRestarted", "Restart", "Restarted %v onto the %s proxy", step.Restart, upgradeTarget(step))
+		if len(step.Restart) > 0 {
+			r.event(mi, "Normal", "WorkloadsRestarted", "Restart", "Restarted %v onto the %s proxy", step.Restart, upgradeTarget(step))
+		}
+		var evicted []string
+		for _, pod := range step.Evict {
+			gone, err := workload.Evict(ctx, r.Client, pod)
+			if err != nil {
+				return err
+			}
+			if gone {
+				evicted = append(evicted, pod)
+			}
+		}
+		if len(evicted) > 0 {
+			r.event(mi, "Warning", "PodsEvicted", "Evict", "Evicted %v: restarted off the %s proxy (the injector did not answer, or an old one did)", evicted, upgradeTarget(step))
+		}
 	}
 	before := mi.Status.Upgrade
 	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History

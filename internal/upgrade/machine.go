@@ -86,7 +86,8 @@ const (
 	ActionBegin Action = "Begin"
 	// ActionUpgradeControlPlane: bring the control plane to ControlPlaneVersion.
 	ActionUpgradeControlPlane Action = "UpgradeControlPlane"
-	// ActionRestartWorkloads: Restart each of Restart with RestartAt.
+	// ActionRestartWorkloads: Restart each of Restart with RestartAt, and
+	// evict each pod of Evict.
 	ActionRestartWorkloads Action = "RestartWorkloads"
 	// ActionStartBake: the bake window starts (status only).
 	ActionStartBake Action = "StartBake"
@@ -173,6 +174,11 @@ type Step struct {
 	// Restart lists workload keys to restart with RestartAt (ActionRestartWorkloads).
 	Restart   []string
 	RestartAt time.Time
+	// Evict lists pods ("namespace/name") a restart already replaced that
+	// came up on the wrong proxy or none (the injector failed open or an old
+	// one answered): the Eviction API, which honours PodDisruptionBudgets,
+	// lets their controller create them again.
+	Evict []string
 	// Upgrade and History are the new status.upgrade and status.upgradeHistory.
 	Upgrade *meshv1.UpgradeStatus
 	History []meshv1.UpgradeRecord
@@ -425,13 +431,11 @@ func (m *machine) waveStep(st *meshv1.UpgradeStatus) Step {
 	wave := &st.Plan[st.CurrentWave]
 	gate := "wave/" + wave.Name
 	toProxy := m.proxy(st.To)
-	settled := func(w Workload) (bool, string) {
-		return w.Settled(func(p Pod) bool { return p.ProxyVersion == toProxy }, "on proxy "+toProxy)
-	}
+	onTarget := target{ok: func(p Pod) bool { return p.ProxyVersion == toProxy }, want: "on proxy " + toProxy}
 	if st.Step == StepBake {
-		return m.bake(st, gate, wave.Workloads, func() (bool, string) { return m.allSettled(wave.Workloads, settled) })
+		return m.bake(st, gate, wave.Workloads, func() (bool, string) { return m.allSettled(wave.Workloads, onTarget) })
 	}
-	r := m.restarts(wave, workload.RestartStamp(st.StartedAt.Time), settled)
+	r := m.restarts(wave, workload.RestartStamp(st.StartedAt.Time), onTarget)
 	if r.done {
 		return m.startBake(st, gate, wave.Workloads)
 	}
@@ -453,8 +457,8 @@ func (m *machine) restartStep(st *meshv1.UpgradeStatus, r restartResult, at time
 	}
 	if s.Action == ActionWait || s.Action == ActionRestartWorkloads {
 		s.Blocked = r.blocked
-		if len(r.restart) > 0 {
-			s.Action, s.Restart, s.RestartAt = ActionRestartWorkloads, r.restart, at
+		if len(r.restart) > 0 || len(r.evict) > 0 {
+			s.Action, s.Restart, s.RestartAt, s.Evict = ActionRestartWorkloads, r.restart, at, r.evict
 		}
 	}
 	return s
@@ -500,11 +504,12 @@ func (m *machine) rollbackStep(st *meshv1.UpgradeStatus) Step {
 		}
 		sort.Strings(wave.Workloads)
 	}
-	settledBack := func(w Workload) (bool, string) {
-		return w.Settled(func(p Pod) bool { return p.ProxyVersion != toProxy }, "off proxy "+toProxy)
-	}
+	// Back means off the new proxy (a workload may have run yet another
+	// version before), but meshed.
+	back := target{ok: func(p Pod) bool { return p.ProxyVersion != toProxy && p.ProxyVersion != "" },
+		want: "meshed off proxy " + toProxy}
 	at := rollbackStamp(st)
-	r := m.restarts(wave, workload.RestartStamp(at), settledBack)
+	r := m.restarts(wave, workload.RestartStamp(at), back)
 	if !r.done {
 		return m.restartStep(st, r, at, ReasonRollingBack, fmt.Sprintf("rolling back to %s: %s", st.From, r.message))
 	}
@@ -529,21 +534,33 @@ func rollbackStamp(st *meshv1.UpgradeStatus) time.Time {
 	return at.UTC().Truncate(time.Second)
 }
 
+// target is what a restarted workload's pods must run, and its description.
+type target struct {
+	ok   func(Pod) bool
+	want string
+}
+
+func (t target) settled(w Workload) (bool, string) { return w.Settled(t.ok, t.want) }
+
 type restartResult struct {
 	// restart lists the new batch and the re-issued restarts; newBatch says
 	// whether the batch is not empty.
 	newBatch bool
 	restart  []string
-	blocked  []string
-	done     bool
-	message  string
+	// evict lists pods of restarted workloads that came up off target.
+	evict   []string
+	blocked []string
+	done    bool
+	message string
 }
 
 // restarts advances one wave's restarts: workloads already settled count as
 // restarted, restarted ones not settled are in flight (re-issued while none of
-// their pods carries the stamp, in case a crash lost the patch), and the next
-// batch fills the free slots, skipping workloads a PDB protects.
-func (m *machine) restarts(wave *meshv1.PlannedWave, stampValue string, settled func(Workload) (bool, string)) restartResult {
+// their pods carries the stamp, in case a crash lost the patch; a pod that
+// carries it yet runs off target is evicted, since restarting again would not
+// replace it), and the next batch fills the free slots, skipping workloads a
+// PDB protects.
+func (m *machine) restarts(wave *meshv1.PlannedWave, stampValue string, t target) restartResult {
 	byKey := map[string]Workload{}
 	for _, w := range m.Workloads {
 		byKey[w.Key()] = w
@@ -560,7 +577,7 @@ func (m *machine) restarts(wave *meshv1.PlannedWave, stampValue string, settled 
 			restarted[key] = true
 			continue
 		}
-		ok, why := settled(w)
+		ok, why := t.settled(w)
 		switch {
 		case !restarted[key] && ok:
 			restarted[key] = true
@@ -575,6 +592,7 @@ func (m *machine) restarts(wave *meshv1.PlannedWave, stampValue string, settled 
 			if !w.Stamped(stampValue) {
 				reissue = append(reissue, key)
 			}
+			r.evict = append(r.evict, offTarget(w, stampValue, t)...)
 		}
 	}
 	batch := Batch(meshv1.PlannedWave{Workloads: pending}, m.maxUnavailable(), len(waiting))
@@ -599,6 +617,9 @@ func (m *machine) restarts(wave *meshv1.PlannedWave, stampValue string, settled 
 	if len(waiting) > 0 {
 		parts = append(parts, "waiting for "+strings.Join(waiting, "; "))
 	}
+	if len(r.evict) > 0 {
+		parts = append(parts, "evicting pods off target "+strings.Join(r.evict, ", "))
+	}
 	if len(r.blocked) > 0 {
 		parts = append(parts, "blocked: "+strings.Join(r.blocked, "; "))
 	}
@@ -606,12 +627,24 @@ func (m *machine) restarts(wave *meshv1.PlannedWave, stampValue string, settled 
 	return r
 }
 
-func (m *machine) allSettled(workloads []string, settled func(Workload) (bool, string)) (bool, string) {
+// offTarget lists the live pods of w ("namespace/name") that were created by
+// the restart (they carry its stamp) but run off target.
+func offTarget(w Workload, stampValue string, t target) []string {
+	var out []string
+	for _, p := range w.Pods {
+		if !p.Terminating && p.RestartedAt == stampValue && !t.ok(p) {
+			out = append(out, w.Namespace+"/"+p.Name)
+		}
+	}
+	return out
+}
+
+func (m *machine) allSettled(workloads []string, t target) (bool, string) {
 	for _, w := range m.Workloads {
 		if !slices.Contains(workloads, w.Key()) {
 			continue
 		}
-		if ok, why := settled(w); !ok {
+		if ok, why := t.settled(w); !ok {
 			return false, "waiting for " + why
 		}
 	}

@@ -69,6 +69,7 @@ type expect struct {
 	step    string
 	cp      string // ControlPlaneVersion
 	restart []string
+	evict   []string
 	mention string
 }
 
@@ -94,6 +95,9 @@ func check(t *testing.T, s Step, e expect) {
 	}
 	if !reflect.DeepEqual(s.Restart, e.restart) {
 		t.Errorf("restart %v, want %v", s.Restart, e.restart)
+	}
+	if !reflect.DeepEqual(s.Evict, e.evict) {
+		t.Errorf("evict %v, want %v", s.Evict, e.evict)
 	}
 	if !strings.Contains(s.Message, e.mention) {
 		t.Errorf("message %q lacks %q", s.Message, e.mention)
@@ -360,6 +364,16 @@ func TestWaveRestarts(t *testing.T) {
 		}, expect{action: ActionWait, step: StepRestart, mention: "0/1 pods ready"}, []string{keyA}, 0},
 		{"restarted but the patch was lost in a crash: re-issue it", 0, []string{keyA}, func(f *Facts) {},
 			expect{action: ActionRestartWorkloads, step: StepRestart, restart: []string{keyA}}, []string{keyA}, 0},
+		{"restarted pod came up unmeshed (injector failed open): evict it", 0, []string{keyA}, func(f *Facts) {
+			f.Workloads[0] = meshedWorkload(keyA, "", true, forwardStamp)
+		}, expect{action: ActionRestartWorkloads, step: StepRestart, evict: []string{"shop/a-1"}, mention: "evicting pods off target shop/a-1"}, []string{keyA}, 0},
+		{"restarted pod came up on the old proxy: evict it", 0, []string{keyA}, func(f *Facts) {
+			f.Workloads[0] = meshedWorkload(keyA, pFrom, true, forwardStamp)
+		}, expect{action: ActionRestartWorkloads, step: StepRestart, evict: []string{"shop/a-1"}}, []string{keyA}, 0},
+		{"an unmeshed pod being deleted is not evicted again", 0, []string{keyA}, func(f *Facts) {
+			f.Workloads[0] = meshedWorkload(keyA, pTo, true, forwardStamp)
+			f.Workloads[0].Pods = append(f.Workloads[0].Pods, Pod{Name: "a-2", RestartedAt: forwardStamp, Terminating: true})
+		}, expect{action: ActionWait, step: StepRestart, mention: "1 old pods terminating"}, []string{keyA}, 0},
 		{"rolled: bake", 0, []string{keyA}, func(f *Facts) {
 			f.Workloads[0] = meshedWorkload(keyA, pTo, true, forwardStamp)
 			f.Reading = Reading{Counters: counters(10, 0)}
@@ -533,6 +547,9 @@ func TestRollback(t *testing.T) {
 			f.Workloads[0] = meshedWorkload(keyA, pFrom, true, rbStamp)
 			f.Workloads[2] = meshedWorkload(keyC, pTo, true, "")
 		}, expect{action: ActionRestartWorkloads, restart: []string{keyC}}},
+		{"a pod restarted back but unmeshed is evicted, not counted as back", withRollbackWave(keyA), func(f *Facts) {
+			f.Workloads[0] = meshedWorkload(keyA, "", true, rbStamp)
+		}, expect{action: ActionRestartWorkloads, step: StepRestart, evict: []string{"shop/a-1"}, mention: "0/1 pods meshed off proxy"}},
 		{"all back: rolled back", withRollbackWave(keyA), func(f *Facts) { f.Workloads[0] = meshedWorkload(keyA, pFrom, true, rbStamp) },
 			expect{action: ActionRolledBack, reason: ReasonRolledBack, phase: PhaseFailed, cp: vFrom, mention: "rolled back to 0.1.0: SuccessRateTooLow: 0.5 < 0.99"}},
 		{"control plane cannot go back: failed", rolling(StepControlPlane), func(f *Facts) {

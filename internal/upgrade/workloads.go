@@ -34,7 +34,8 @@ type Workload struct {
 // Pod is one meshed pod of a workload.
 type Pod struct {
 	Name string
-	// ProxyVersion is the injector's contract.ProxyVersionLabel.
+	// ProxyVersion is the injector's contract.ProxyVersionLabel; "" for a pod
+	// the injector did not mesh (its webhook failed open when the pod was created).
 	ProxyVersion string
 	// Ready is the pod's Ready condition (the proxy is a native sidecar, so it counts).
 	Ready bool
@@ -45,7 +46,7 @@ type Pod struct {
 	Labels      map[string]string
 }
 
-// VersionCount is the number of live pods running one proxy version.
+// VersionCount is the number of live meshed pods running one proxy version.
 type VersionCount struct {
 	Version string
 	Pods    int
@@ -65,11 +66,11 @@ func (w Workload) Live() int {
 	return n
 }
 
-// Versions counts live pods per proxy version, sorted by version.
+// Versions counts live meshed pods per proxy version, sorted by version.
 func (w Workload) Versions() []VersionCount {
 	counts := map[string]int{}
 	for _, p := range w.Pods {
-		if !p.Terminating {
+		if !p.Terminating && p.ProxyVersion != "" {
 			counts[p.ProxyVersion]++
 		}
 	}
@@ -138,7 +139,12 @@ func (w Workload) Settled(ok func(Pod) bool, want string) (bool, string) {
 // restartable workloads and are left out, as are finished pods. A pod whose
 // ReplicaSet is missing from replicaSets is mapped through its
 // pod-template-hash. The result is sorted by key.
-func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet) []Workload {
+//
+// Pods without the label belong to a workload too (with ProxyVersion "") when
+// it has a meshed pod or is listed in planned: a pod created while the
+// injector did not answer must hold its workload's upgrade up, not vanish
+// from it.
+func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet, planned []string) []Workload {
 	rsOwner := map[string]string{} // ns/rs → deployment name
 	desired := map[string]int32{}  // Deployment key → replicas over its ReplicaSets
 	for i := range replicaSets {
@@ -155,10 +161,13 @@ func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet) []Workl
 		desired[KindDeployment+"/"+rs.Namespace+"/"+ref.Name] += n
 	}
 	byKey := map[string]*Workload{}
+	meshed := map[string]bool{}
+	for _, k := range planned {
+		meshed[k] = true
+	}
 	for i := range pods {
 		p := &pods[i]
-		version, meshed := p.Labels[contract.ProxyVersionLabel]
-		if !meshed || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		kind, name := owner(p, rsOwner)
@@ -170,6 +179,10 @@ func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet) []Workl
 			w.Desired = desired[w.Key()]
 			byKey[w.Key()] = &w
 		}
+		version, ok := p.Labels[contract.ProxyVersionLabel]
+		if ok {
+			meshed[w.Key()] = true
+		}
 		byKey[w.Key()].Pods = append(byKey[w.Key()].Pods, Pod{
 			Name:         p.Name,
 			ProxyVersion: version,
@@ -180,7 +193,10 @@ func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet) []Workl
 		})
 	}
 	out := make([]Workload, 0, len(byKey))
-	for _, w := range byKey {
+	for key, w := range byKey {
+		if !meshed[key] {
+			continue
+		}
 		sort.Slice(w.Pods, func(i, j int) bool { return w.Pods[i].Name < w.Pods[j].Name })
 		out = append(out, *w)
 	}

@@ -33,6 +33,11 @@ func meshedPod(ns, name, version string, ready bool, owners []metav1.OwnerRefere
 	}
 }
 
+func unlabelled(p corev1.Pod) corev1.Pod {
+	delete(p.Labels, contract.ProxyVersionLabel)
+	return p
+}
+
 func TestMeshedWorkloads(t *testing.T) {
 	rs := func(ns, name, deploy string, replicas int32) appsv1.ReplicaSet {
 		return appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, OwnerReferences: ownedBy("Deployment", deploy)},
@@ -49,8 +54,7 @@ func TestMeshedWorkloads(t *testing.T) {
 	finished.Status.Phase = corev1.PodSucceeded
 	stamped := meshedPod("shop", "web-bbb-1", "0.2.0", false, ownedBy("ReplicaSet", "web-bbb"), nil)
 	stamped.Annotations = map[string]string{contract.RestartedAtAnnotation: "2026-11-25T12:00:00Z"}
-	unmeshed := meshedPod("shop", "plain-1", "", true, ownedBy("ReplicaSet", "web-aaa"), nil)
-	delete(unmeshed.Labels, contract.ProxyVersionLabel)
+	unmeshed := unlabelled(meshedPod("shop", "plain-1", "", true, ownedBy("ReplicaSet", "web-aaa"), nil))
 	pods := []corev1.Pod{
 		meshedPod("shop", "web-aaa-2", "0.1.0", true, ownedBy("ReplicaSet", "web-aaa"), nil),
 		meshedPod("shop", "web-aaa-1", "0.1.0", true, ownedBy("ReplicaSet", "web-aaa"), nil),
@@ -61,22 +65,25 @@ func TestMeshedWorkloads(t *testing.T) {
 		meshedPod("shop", "bare-rs-1", "0.1.0", true, ownedBy("ReplicaSet", "bare-rs"), nil),
 		// The ReplicaSet is not in the list yet: mapped through pod-template-hash.
 		meshedPod("shop", "api-ccc-1", "0.1.0", true, ownedBy("ReplicaSet", "api-ccc"), map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: "ccc"}),
+		// Only unmeshed pods: a workload only when the upgrade planned it.
+		unlabelled(meshedPod("shop", "solo-0", "", true, ownedBy("StatefulSet", "solo"), nil)),
+		unlabelled(meshedPod("shop", "plain-0", "", true, ownedBy("StatefulSet", "plain"), nil)),
 	}
-	got := MeshedWorkloads(pods, replicaSets)
+	got := MeshedWorkloads(pods, replicaSets, []string{"StatefulSet/shop/solo"})
 	var gotKeys []string
 	for _, w := range got {
 		gotKeys = append(gotKeys, w.Key())
 	}
-	want := []string{"DaemonSet/kube-system/agent", "Deployment/shop/api", "Deployment/shop/web", "StatefulSet/shop/db"}
+	want := []string{"DaemonSet/kube-system/agent", "Deployment/shop/api", "Deployment/shop/web", "StatefulSet/shop/db", "StatefulSet/shop/solo"}
 	if !reflect.DeepEqual(gotKeys, want) {
-		t.Fatalf("workloads %v, want %v (bare pods, bare ReplicaSets and Jobs are not workloads)", gotKeys, want)
+		t.Fatalf("workloads %v, want %v (bare pods, bare ReplicaSets, Jobs and unplanned unmeshed workloads are not workloads)", gotKeys, want)
 	}
 	web := got[2]
-	if web.Desired != 3 || len(web.Pods) != 4 || web.Pods[0].Name != "web-aaa-1" || web.Live() != 3 {
-		t.Fatalf("web: desired %d, pods %+v", web.Desired, web.Pods)
+	if web.Desired != 3 || len(web.Pods) != 5 || web.Pods[0].Name != "plain-1" || web.Pods[0].ProxyVersion != "" || web.Live() != 4 {
+		t.Fatalf("web: desired %d, pods %+v (its unmeshed pod included)", web.Desired, web.Pods)
 	}
 	if v := web.Versions(); !reflect.DeepEqual(v, []VersionCount{{"0.1.0", 2}, {"0.2.0", 1}}) {
-		t.Fatalf("web versions %v (terminating pods not counted)", v)
+		t.Fatalf("web versions %v (terminating and unmeshed pods not counted)", v)
 	}
 	if !web.Runs("0.2.0") || web.Runs("0.3.0") || !web.Stamped("2026-11-25T12:00:00Z") {
 		t.Fatal("Runs/Stamped")
