@@ -15,9 +15,9 @@ import (
 const EventSource = "meshkeeper-operator"
 
 // NewMeshInstallationReconciler wires the reconciler's dependencies from a
-// manager; clk and the proxies' reader are injected so tests can move time
-// and play the proxies.
-func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, proxies rotation.ProxyReader) *MeshInstallationReconciler {
+// manager; clk, the proxies' reader and the injector probe are injected so
+// tests can move time and play the data plane.
+func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, proxies rotation.ProxyReader, injector lifecycle.InjectorProbe) *MeshInstallationReconciler {
 	recorder := mgr.GetEventRecorder(EventSource)
 	return &MeshInstallationReconciler{
 		Client: mgr.GetClient(),
@@ -37,6 +37,7 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, pro
 				Recorder: recorder,
 			},
 			Proxies:  proxies,
+			Injector: injector,
 			Clock:    clk,
 			Recorder: recorder,
 		},

@@ -27,6 +27,7 @@ import (
 // runs Deployments here, so tests mark them available themselves.
 var (
 	proxies    = newSimulatedProxies()
+	injector   = &simulatedInjector{}
 	k8s        client.Client
 	reconciler *MeshInstallationReconciler
 	scheme     = runtime.NewScheme()
@@ -63,7 +64,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("manager:", err)
 			return 1
 		}
-		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{}, proxies)
+		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{}, proxies, injector)
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			fmt.Println("setup:", err)
 			return 1

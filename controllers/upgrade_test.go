@@ -297,3 +297,36 @@ func TestPodRestartedWithoutProxyIsEvicted(t *testing.T) {
 		t.Fatalf("history %+v", rec)
 	}
 }
+
+// TestInjectorNotAnsweringHoldsTheControlPlaneGate: with the control plane
+// available but the injector not answering admission, no workload is
+// restarted (its pods would come up without a proxy) until it answers.
+func TestInjectorNotAnsweringHoldsTheControlPlaneGate(t *testing.T) {
+	ctx := context.Background()
+	installReady(t, "noinject", "mk-noinject")
+	meshedDeployment(t, "noinject-app", "web")
+	injector.fail("injector did not answer: simulated")
+	defer injector.fail("")
+	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	bumpVersion(t, "noinject", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
+
+	eventually(t, "control-plane gate held on the injector", func() error {
+		markDeploymentsAvailableOnce(t, "mk-noinject")
+		u := getInstallation(t, "noinject").Status.Upgrade
+		if u == nil || u.Phase != "ControlPlane" || !strings.Contains(u.Message, "injector did not answer") {
+			return fmt.Errorf("upgrade %+v", u)
+		}
+		return nil
+	})
+	var dep appsv1.Deployment
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: "noinject-app", Name: "web"}, &dep); err != nil {
+		t.Fatal(err)
+	}
+	if stamp := dep.Spec.Template.Annotations[contract.RestartedAtAnnotation]; stamp != "" {
+		t.Fatalf("web restarted (%s) while the injector did not answer", stamp)
+	}
+	injector.fail("")
+	if rec := driveUpgrade(t, "noinject", "mk-noinject"); rec.Result != "Succeeded" {
+		t.Fatalf("history %+v", rec)
+	}
+}

@@ -43,9 +43,17 @@ type Reconciler struct {
 	Trust     *rotation.Runner
 	Installer *controlplane.Installer
 	// Proxies reads meshed proxies' metrics for upgrade gates.
-	Proxies  rotation.ProxyReader
+	Proxies rotation.ProxyReader
+	// Injector probes the proxy injector for the upgrade's control-plane gate.
+	Injector InjectorProbe
 	Clock    clock.PassiveClock
 	Recorder events.EventRecorder
+}
+
+// InjectorProbe reports whether a pod created in a namespace now would be
+// injected with the wanted proxy version (controlplane.DryRunInjection).
+type InjectorProbe interface {
+	Probe(ctx context.Context, namespace, wantProxy string) error
 }
 
 // Run reconciles an installation that is neither paused nor being deleted. It

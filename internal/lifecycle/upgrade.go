@@ -37,11 +37,11 @@ func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallatio
 	if err := r.Client.List(ctx, &pdbs); err != nil {
 		return upgrade.Step{}, err
 	}
-	cp, err := r.controlPlaneFacts(ctx, mi)
+	planned := plannedWorkloads(mi.Status.Upgrade)
+	cp, err := r.controlPlaneFacts(ctx, mi, probeNamespace(pods.Items, planned, mi.Spec.ControlPlane.Namespace))
 	if err != nil {
 		return upgrade.Step{}, err
 	}
-	planned := plannedWorkloads(mi.Status.Upgrade)
 	unmeshed, err := r.unmeshedPods(ctx, pods.Items, planned)
 	if err != nil {
 		return upgrade.Step{}, err
@@ -105,8 +105,30 @@ func (r *Reconciler) unmeshedPods(ctx context.Context, meshed []corev1.Pod, plan
 	return out, nil
 }
 
-// controlPlaneFacts observes the control-plane release and Deployments.
-func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation) (upgrade.ControlPlane, error) {
+// probeNamespace picks where the injector is probed during an upgrade: a
+// namespace whose workloads the upgrade restarts (their pods are the ones
+// the injector must answer for), "" when it restarts none.
+func probeNamespace(meshed []corev1.Pod, planned []string, controlPlane string) string {
+	if len(planned) == 0 {
+		return ""
+	}
+	for _, ns := range upgrade.Namespaces(planned) {
+		if ns != controlPlane {
+			return ns
+		}
+	}
+	for _, p := range meshed {
+		if p.Namespace != controlPlane {
+			return p.Namespace
+		}
+	}
+	return ""
+}
+
+// controlPlaneFacts observes the control-plane release and Deployments and,
+// while an upgrade restarts workloads (probeNS set), whether the injector
+// answers admission with the control plane's proxy.
+func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation, probeNS string) (upgrade.ControlPlane, error) {
 	rel, err := r.Installer.Helm.Get(ctx, mi.Spec.ControlPlane.Namespace, controlplane.ReleaseName)
 	if err != nil || rel == nil {
 		return upgrade.ControlPlane{}, err
@@ -134,6 +156,11 @@ func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInsta
 	cp.Ready = rd.Seen > 0 && len(rd.NotReady) == 0
 	if !cp.Ready && !cp.Failed {
 		cp.Problem = fmt.Sprintf("control-plane Deployments not available: %v", rd.NotReady)
+	}
+	if cp.Ready && probeNS != "" && r.Injector != nil {
+		if err := r.Injector.Probe(ctx, probeNS, versions.ProxyVersions()[cp.Version]); err != nil {
+			cp.Ready, cp.Problem = false, err.Error()
+		}
 	}
 	return cp, nil
 }

@@ -1,0 +1,58 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshkeeper/meshkeeper/internal/controlplane"
+)
+
+// simulatedInjector plays the injector's answer to the control-plane gate's
+// dry-run probe, which envtest cannot give (no injector runs). It answers
+// unless a test makes it fail.
+type simulatedInjector struct {
+	mu      sync.Mutex
+	failure string
+}
+
+func (s *simulatedInjector) Probe(context.Context, string, string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != "" {
+		return errors.New(s.failure)
+	}
+	return nil
+}
+
+// fail makes the probe report failure ("" to answer again).
+func (s *simulatedInjector) fail(failure string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failure = failure
+}
+
+// TestDryRunInjectionReportsAnInjectorThatDoesNotAnswer runs the real probe
+// against the API server: nothing injects here, so the dry-run pod comes back
+// without a proxy, and nothing is created.
+func TestDryRunInjectionReportsAnInjectorThatDoesNotAnswer(t *testing.T) {
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "probe-ns"}}
+	if err := k8s.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	err := controlplane.DryRunInjection{Client: k8s}.Probe(ctx, "probe-ns", "0.2.0")
+	if err == nil || !strings.Contains(err.Error(), "injector did not answer") {
+		t.Fatalf("probe: %v", err)
+	}
+	var pods corev1.PodList
+	if err := k8s.List(ctx, &pods, client.InNamespace("probe-ns")); err != nil || len(pods.Items) != 0 {
+		t.Fatalf("the probe must persist nothing: %d pods, %v", len(pods.Items), err)
+	}
+}
