@@ -171,5 +171,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 		}
 	}
+	readSmallBody(r)
 	s.rp.ServeHTTP(sw, r.WithContext(upstream.WithTarget(r.Context(), target)))
 }
