@@ -65,6 +65,12 @@ func rollRestartedPods(t *testing.T, installation string) {
 	}
 }
 
+// shortGate bakes for two seconds and judges on ten requests: enough for the
+// simulated proxies, short enough for envtest.
+func shortGate() *meshv1.GateSpec {
+	return &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+}
+
 func bumpVersion(t *testing.T, name, version string, up *meshv1.UpgradeSpec) {
 	t.Helper()
 	mi := getInstallation(t, name)
@@ -99,7 +105,7 @@ func driveUpgrade(t *testing.T, name, ns string) meshv1.UpgradeRecord {
 func TestUpgradeRunsThePlanWaveByWaveAndCompletes(t *testing.T) {
 	installReady(t, "upgrade", "mk-upgrade")
 	meshedDeployment(t, "up-app", "web")
-	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	gate := shortGate()
 	bumpVersion(t, "upgrade", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
 
 	eventually(t, "plan published", func() error {
@@ -136,7 +142,7 @@ func TestFailingGateRollsBackAutomatically(t *testing.T) {
 	meshedDeployment(t, "faulty-app", "api")
 	proxies.failVersion("faulty-app", "0.2.0", 0.5)
 	defer proxies.failVersion("faulty-app", "0.2.0", 0)
-	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	gate := shortGate()
 	bumpVersion(t, "faulty", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
 
 	rec := driveUpgrade(t, "faulty", "mk-faulty")
@@ -180,7 +186,7 @@ func TestUnsupportedBumpIsRefusedAndChangesNothing(t *testing.T) {
 func TestManualApprovalWaitsWithThePlan(t *testing.T) {
 	installReady(t, "manual", "mk-manual")
 	before, _ := latestRevision(t, "mk-manual")
-	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	gate := shortGate()
 	bumpVersion(t, "manual", "0.2.0", &meshv1.UpgradeSpec{Approval: meshv1.ApprovalManual, Gate: gate})
 	eventually(t, "awaiting approval", func() error {
 		u := getInstallation(t, "manual").Status.Upgrade
@@ -236,7 +242,7 @@ func TestPodRestartedWithoutProxyIsEvicted(t *testing.T) {
 	ctx := context.Background()
 	installReady(t, "failopen", "mk-failopen")
 	meshedDeployment(t, "failopen-app", "web")
-	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	gate := shortGate()
 	bumpVersion(t, "failopen", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
 
 	// Play the ReplicaSet controller: each new pod carries the template's stamp.
@@ -307,7 +313,7 @@ func TestInjectorNotAnsweringHoldsTheControlPlaneGate(t *testing.T) {
 	meshedDeployment(t, "noinject-app", "web")
 	injector.fail("injector did not answer: simulated")
 	defer injector.fail("")
-	gate := &meshv1.GateSpec{BakeWindow: &metav1.Duration{Duration: 2e9}, MinRequests: ptr.To[int64](10)}
+	gate := shortGate()
 	bumpVersion(t, "noinject", "0.2.0", &meshv1.UpgradeSpec{Gate: gate})
 
 	eventually(t, "control-plane gate held on the injector", func() error {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,7 +16,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/test/apps/load"
 )
 
 var metaListAll = metav1.ListOptions{}
@@ -79,15 +79,37 @@ func testFaultyUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interf
 	eventually(t, ctxFor(t, 2*time.Minute), "failed upgrade acknowledged", miCondition(dyn, name, "Ready"))
 }
 
-// testUpgrade: 0.1.0 → 0.2.0 under continuous load, with the operator killed
-// mid-wave; the upgrade completes, every proxy reports the new version and
-// the load generator counts no failure.
+// prometheusUpgradeSpec gates on a real Prometheus scraping the proxies, with
+// a custom PromQL check that the wave's proxies are scraped at all.
+func prometheusUpgradeSpec(t testing.TB, promURL string) string {
+	t.Helper()
+	spec, err := json.Marshal(map[string]any{"spec": map[string]any{"version": "0.2.0", "upgrade": map[string]any{
+		"stepDeadline": "5m",
+		"gate": map[string]any{
+			"source": "Prometheus", "bakeWindow": "20s", "minRequests": 100, "minSuccessRate": "0.99",
+			"prometheus": map[string]any{"url": promURL, "checks": []any{map[string]any{
+				"name": promCheck, "query": `count(up{job="meshkeeper-proxies",namespace=~"$namespaces"} == 1)`, "min": "1",
+			}}},
+		},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(spec)
+}
+
+const promCheck = "proxies-scraped"
+
+// testUpgrade: 0.1.0 → 0.2.0 under continuous load, gated on a real
+// Prometheus, with the operator killed mid-wave; the upgrade completes, every
+// proxy reports the new version and the load generator counts no failure.
 func testUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
 	before := len(upgradeHistory(getMI(t, dyn, name)))
+	promURL := startPrometheus(t, cs)
 	wait := loadPod(t, cs, "e2e-mesh", "upgrade-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 150*time.Second)
 	time.Sleep(5 * time.Second)
 	started := time.Now()
-	patchMI(t, dyn, name, `{"spec":{"version":"0.2.0",`+upgradeSpec+`}}`)
+	patchMI(t, dyn, name, prometheusUpgradeSpec(t, promURL))
 	eventually(t, ctxFor(t, 3*time.Minute), "upgrade reached a data-plane wave", func(ctx context.Context) error {
 		if p := statusString(getMI(t, dyn, name), "upgrade", "phase"); p != "Wave" {
 			return fmt.Errorf("phase %q", p)
@@ -109,21 +131,13 @@ func testUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, n
 		t.Fatalf("history %v", rec)
 	}
 	t.Logf("FIGURE upgrade-seconds=%.0f", time.Since(started).Seconds())
-	eventually(t, ctxFor(t, time.Minute), "every proxy reports 0.2.0", proxiesAgree(cs, map[string]string{contract.LabelVersion: "0.2.0"}))
-	requireNearlyClean(t, wait())
-}
-
-// requireNearlyClean bounds the failures the load generator counted across a
-// rolling restart. Zero is the goal and most runs reach it; a rare request
-// still times out on an endpoint that vanished mid-request (1 in 30,000 seen),
-// so the bound is 1 in 10,000 until the proxy retries those too.
-func requireNearlyClean(t testing.TB, s load.Summary) {
-	t.Helper()
-	failed := s.Sent - s.Successes
-	t.Logf("FIGURE success-rate=%.3f%% over %d requests (%d failed)", 100*float64(s.Successes)/float64(s.Sent), s.Sent, failed)
-	if s.Sent == 0 || s.TLSErrors != 0 || failed*10000 > s.Sent {
-		t.Fatalf("load generator counted too many failures across the upgrade: %+v", s)
+	verdict, _, _ := unstructured.NestedMap(getMI(t, dyn, name).Object, "status", "upgrade", "lastVerdict")
+	if msg := fmt.Sprint(verdict["message"]); verdict["passed"] != true || !strings.Contains(msg, "check "+promCheck+": value") {
+		t.Fatalf("the last verdict should come from Prometheus, with the custom check's value: %v", verdict)
 	}
+	t.Logf("FIGURE prometheus-gate verdict: %v", verdict["message"])
+	eventually(t, ctxFor(t, time.Minute), "every proxy reports 0.2.0", proxiesAgree(cs, map[string]string{contract.LabelVersion: "0.2.0"}))
+	requireClean(t, wait())
 }
 
 func findCondition(obj *unstructured.Unstructured, typ string) map[string]any {

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// requirement maps a file the cluster needs to the Debian package providing it.
+// requirement maps a file the cluster (or its e2e suite) needs to the Debian
+// package providing it.
 type requirement struct{ path, pkg string }
 
 var requirements = []requirement{
@@ -19,6 +20,9 @@ var requirements = []requirement{
 	{"/usr/sbin/conntrack", "conntrack"},
 	{"/usr/sbin/nfacct", "nfacct"},
 	{"/usr/sbin/nft", "nftables"},
+	// Not the cluster's own: the e2e suite runs a Prometheus on the host that
+	// scrapes the proxies for the upgrade's Prometheus-source gate.
+	{"/usr/bin/prometheus", "prometheus"},
 }
 
 // EnsurePackages installs the Debian packages whose files are missing (after an
