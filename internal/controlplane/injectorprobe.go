@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -14,6 +15,11 @@ import (
 
 // probeTimeout bounds one probe; the webhook's own timeout is shorter.
 const probeTimeout = 15 * time.Second
+
+var probeResources = corev1.ResourceList{
+	corev1.ResourceCPU:    resource.MustParse("1m"),
+	corev1.ResourceMemory: resource.MustParse("4Mi"),
+}
 
 // DryRunInjection checks the injector the way the API server reaches it: a
 // server-side dry-run create of a pod that opts into injection goes through
@@ -36,7 +42,9 @@ func (d DryRunInjection) Probe(ctx context.Context, namespace, wantProxy string)
 			Namespace: namespace, GenerateName: "meshkeeper-injector-probe-",
 			Annotations: map[string]string{contract.InjectKey: "enabled"},
 		},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "meshkeeper.invalid/injector-probe:none"}}},
+		// Requests and limits, so a ResourceQuota that demands them admits it.
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "meshkeeper.invalid/injector-probe:none",
+			Resources: corev1.ResourceRequirements{Requests: probeResources, Limits: probeResources}}}},
 	}
 	if err := d.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 		return fmt.Errorf("dry-run pod in %s: %w", namespace, err)
