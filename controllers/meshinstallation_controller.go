@@ -41,6 +41,8 @@ type MeshInstallationReconciler struct {
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=configmaps;serviceaccounts;services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",namespace=meshkeeper-system,resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// The upgrade gate's identity probe mints a token for the operator's own ServiceAccount.
+// +kubebuilder:rbac:groups="",namespace=meshkeeper-system,resources=serviceaccounts/token,verbs=create
 // Pods are only ever created as server-side dry runs: the upgrade gate probes the injector.
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create

@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"os"
+
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/meshkeeper/meshkeeper/internal/controlplane"
 	"github.com/meshkeeper/meshkeeper/internal/helm"
 	"github.com/meshkeeper/meshkeeper/internal/lifecycle"
+	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/rotation"
 	"github.com/meshkeeper/meshkeeper/internal/trust"
 )
@@ -14,10 +17,19 @@ import (
 // EventSource is the component name on the operator's events.
 const EventSource = "meshkeeper-operator"
 
+// Mesh is how the operator reaches the running mesh: the proxies' metrics and
+// the control plane's probes. Tests play it where no mesh runs.
+type Mesh struct {
+	Proxies rotation.ProxyReader
+	// Injector and Identity may be nil (a probe is then skipped).
+	Injector lifecycle.InjectorProbe
+	Identity lifecycle.IdentityProbe
+}
+
 // NewMeshInstallationReconciler wires the reconciler's dependencies from a
-// manager; clk, the proxies' reader and the injector probe are injected so
-// tests can move time and play the data plane.
-func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, proxies rotation.ProxyReader, injector lifecycle.InjectorProbe) *MeshInstallationReconciler {
+// manager; clk and the mesh are injected so tests can move time and play the
+// data plane.
+func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mesh Mesh) *MeshInstallationReconciler {
 	recorder := mgr.GetEventRecorder(EventSource)
 	return &MeshInstallationReconciler{
 		Client: mgr.GetClient(),
@@ -27,7 +39,7 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, pro
 			Trust: &rotation.Runner{
 				Trust:    &trust.Manager{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk},
 				Client:   mgr.GetClient(),
-				Proxies:  proxies,
+				Proxies:  mesh.Proxies,
 				Clock:    clk,
 				Recorder: recorder,
 			},
@@ -36,10 +48,33 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, pro
 				Drift:    &controlplane.ApplyRepairer{Client: mgr.GetClient()},
 				Recorder: recorder,
 			},
-			Proxies:  proxies,
-			Injector: injector,
+			Proxies:  mesh.Proxies,
+			Injector: mesh.Injector,
+			Identity: mesh.Identity,
 			Clock:    clk,
 			Recorder: recorder,
 		},
 	}
+}
+
+// Environment variables the manager's Deployment sets from the downward API.
+const (
+	EnvPodNamespace       = "POD_NAMESPACE"
+	EnvServiceAccountName = "SERVICE_ACCOUNT_NAME"
+)
+
+// InClusterMesh reaches the mesh from the operator's pod: proxies by pod IP,
+// the injector through dry-run admission and the identity service by its
+// Service name with a token for the operator's own ServiceAccount (skipped,
+// with a log line, when the downward-API variables are missing, e.g. `make run`).
+func InClusterMesh(mgr ctrl.Manager) Mesh {
+	mesh := Mesh{Proxies: proxymetrics.NewScraper(), Injector: controlplane.DryRunInjection{Client: mgr.GetClient()}}
+	ns, sa := os.Getenv(EnvPodNamespace), os.Getenv(EnvServiceAccountName)
+	if ns == "" || sa == "" {
+		ctrl.Log.WithName("setup").Info("identity probe disabled: the operator's namespace or ServiceAccount is unknown",
+			"env", []string{EnvPodNamespace, EnvServiceAccountName})
+		return mesh
+	}
+	mesh.Identity = controlplane.IdentityIssuance{Client: mgr.GetClient(), Namespace: ns, ServiceAccount: sa}
+	return mesh
 }

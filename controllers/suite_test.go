@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,6 +29,7 @@ import (
 var (
 	proxies    = newSimulatedProxies()
 	injector   = &simulatedInjector{}
+	restConfig *rest.Config
 	k8s        client.Client
 	reconciler *MeshInstallationReconciler
 	scheme     = runtime.NewScheme()
@@ -47,6 +49,7 @@ func TestMain(m *testing.M) {
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
+	restConfig = cfg
 	if err != nil {
 		fmt.Println("start envtest:", err)
 		os.Exit(1)
@@ -64,7 +67,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("manager:", err)
 			return 1
 		}
-		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{}, proxies, injector)
+		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{}, Mesh{Proxies: proxies, Injector: injector})
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			fmt.Println("setup:", err)
 			return 1

@@ -17,8 +17,6 @@ import (
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/controllers"
 	"github.com/meshkeeper/meshkeeper/internal/buildinfo"
-	"github.com/meshkeeper/meshkeeper/internal/controlplane"
-	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/versions"
 )
 
@@ -51,7 +49,7 @@ func main() {
 		log.Error(err, "create manager")
 		os.Exit(1)
 	}
-	if err := controllers.NewMeshInstallationReconciler(mgr, clock.RealClock{}, proxymetrics.NewScraper(), controlplane.DryRunInjection{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := controllers.NewMeshInstallationReconciler(mgr, clock.RealClock{}, controllers.InClusterMesh(mgr)).SetupWithManager(mgr); err != nil {
 		log.Error(err, "set up controller")
 		os.Exit(1)
 	}

@@ -5,6 +5,7 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"time"
 
@@ -44,8 +45,10 @@ type Reconciler struct {
 	Installer *controlplane.Installer
 	// Proxies reads meshed proxies' metrics for upgrade gates.
 	Proxies rotation.ProxyReader
-	// Injector probes the proxy injector for the upgrade's control-plane gate.
+	// Injector and Identity probe the control plane for the upgrade's
+	// control-plane gate; nil skips a probe.
 	Injector InjectorProbe
+	Identity IdentityProbe
 	Clock    clock.PassiveClock
 	Recorder events.EventRecorder
 }
@@ -54,6 +57,13 @@ type Reconciler struct {
 // injected with the wanted proxy version (controlplane.DryRunInjection).
 type InjectorProbe interface {
 	Probe(ctx context.Context, namespace, wantProxy string) error
+}
+
+// IdentityProbe reports whether the identity service of the control plane in
+// a namespace issues certificates of a trust domain that verify to roots
+// (controlplane.IdentityIssuance).
+type IdentityProbe interface {
+	Probe(ctx context.Context, controlPlaneNS, trustDomain string, roots []*x509.Certificate) error
 }
 
 // Run reconciles an installation that is neither paused nor being deleted. It

@@ -15,6 +15,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/controlplane"
 	"github.com/meshkeeper/meshkeeper/internal/helm"
+	"github.com/meshkeeper/meshkeeper/internal/pki"
 	"github.com/meshkeeper/meshkeeper/internal/state"
 	"github.com/meshkeeper/meshkeeper/internal/upgrade"
 	"github.com/meshkeeper/meshkeeper/internal/versions"
@@ -126,8 +127,8 @@ func probeNamespace(meshed []corev1.Pod, planned []string, controlPlane string) 
 }
 
 // controlPlaneFacts observes the control-plane release and Deployments and,
-// while an upgrade restarts workloads (probeNS set), whether the injector
-// answers admission with the control plane's proxy.
+// while an upgrade restarts workloads (probeNS set), whether identity issues
+// and the injector answers admission with the control plane's proxy.
 func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation, probeNS string) (upgrade.ControlPlane, error) {
 	rel, err := r.Installer.Helm.Get(ctx, mi.Spec.ControlPlane.Namespace, controlplane.ReleaseName)
 	if err != nil || rel == nil {
@@ -157,12 +158,36 @@ func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInsta
 	if !cp.Ready && !cp.Failed {
 		cp.Problem = fmt.Sprintf("control-plane Deployments not available: %v", rd.NotReady)
 	}
-	if cp.Ready && probeNS != "" && r.Injector != nil {
-		if err := r.Injector.Probe(ctx, probeNS, versions.ProxyVersions()[cp.Version]); err != nil {
+	if cp.Ready && probeNS != "" {
+		if err := r.probeControlPlane(ctx, mi, probeNS, versions.ProxyVersions()[cp.Version]); err != nil {
 			cp.Ready, cp.Problem = false, err.Error()
 		}
 	}
 	return cp, nil
+}
+
+// probeControlPlane is the rest of the control-plane gate: the identity
+// service issues a certificate that verifies to the published bundle, and the
+// injector answers admission with the wanted proxy.
+func (r *Reconciler) probeControlPlane(ctx context.Context, mi *meshv1.MeshInstallation, probeNS, wantProxy string) error {
+	cpNS := mi.Spec.ControlPlane.Namespace
+	if r.Identity != nil {
+		var cm corev1.ConfigMap
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpNS, Name: contract.TrustRootsConfigMap}, &cm); err != nil {
+			return fmt.Errorf("trust bundle: %w", err)
+		}
+		roots, err := pki.ParseCertificates([]byte(cm.Data[contract.TrustRootsKey]))
+		if err != nil {
+			return fmt.Errorf("trust bundle: %w", err)
+		}
+		if err := r.Identity.Probe(ctx, cpNS, mi.Spec.Trust.TrustDomain, roots); err != nil {
+			return err
+		}
+	}
+	if r.Injector != nil {
+		return r.Injector.Probe(ctx, probeNS, wantProxy)
+	}
+	return nil
 }
 
 func (r *Reconciler) namespaceLabels(ctx context.Context, workloads []upgrade.Workload) (map[string]map[string]string, error) {
