@@ -15,7 +15,7 @@ import (
 const smallBodyMax = 4 << 10
 
 // readSmallBody replaces a small request body by its bytes in memory, in the
-// form net/http recognises as such. A body that fails to arrive whole is
+// form net/http recognises as such, replayable through GetBody. A body that fails to arrive whole is
 // replayed as far as it came, then its error, as if it had been streamed.
 func readSmallBody(r *http.Request) {
 	if r.ContentLength <= 0 || r.ContentLength > smallBodyMax || r.Body == nil || r.Body == http.NoBody {
@@ -28,6 +28,7 @@ func readSmallBody(r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(buf))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 }
 
 type errReader struct{ err error }

@@ -75,6 +75,7 @@ type Transports struct {
 
 	mu       sync.Mutex
 	m        map[transportKey]*http.Transport
+	h1       map[string]*h1Pool           // by identity
 	legacy   map[netip.AddrPort]time.Time // peer → when it refused to multiplex
 	inflight map[peerKey]*atomic.Int32    // HTTP/1 requests in flight to a meshed peer
 }
@@ -106,13 +107,41 @@ func (p *Transports) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		p.markLegacy(t.Addr)
 	}
-	return p.transport(transportKey{identity: t.Identity, h2: h2}).RoundTrip(req)
+	if !h2 {
+		return p.roundTripH1(req, t)
+	}
+	return p.transport(transportKey{identity: t.Identity, h2: true}).RoundTrip(req)
+}
+
+// roundTripH1 sends an HTTP/1 request on the caller's goroutine when it can
+// (h1Pool), else through net/http's Transport.
+func (p *Transports) roundTripH1(req *http.Request, t discovery.Target) (*http.Response, error) {
+	if isUpgrade(req) || !inMemoryBody(req) {
+		return p.transport(transportKey{identity: t.Identity}).RoundTrip(req)
+	}
+	return p.h1Pool(t.Identity).RoundTrip(req, t.Addr)
+}
+
+func (p *Transports) h1Pool(identity string) *h1Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pool, ok := p.h1[identity]; ok {
+		return pool
+	}
+	if p.h1 == nil {
+		p.h1 = map[string]*h1Pool{}
+	}
+	pool := &h1Pool{now: p.now, dial: func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+		return p.Dialer.Dial(ctx, discovery.Target{Addr: addr, Identity: identity})
+	}}
+	p.h1[identity] = pool
+	return pool
 }
 
 // roundTripCounted sends an HTTP/1 request on a connection of its own and
 // counts it in n until its response body is closed.
 func (p *Transports) roundTripCounted(req *http.Request, t discovery.Target, n *atomic.Int32) (*http.Response, error) {
-	resp, err := p.transport(transportKey{identity: t.Identity}).RoundTrip(req)
+	resp, err := p.roundTripH1(req, t)
 	if err != nil {
 		n.Add(-1)
 		return nil, err
@@ -279,5 +308,8 @@ func (p *Transports) CloseIdle() {
 	defer p.mu.Unlock()
 	for _, tr := range p.m {
 		tr.CloseIdleConnections()
+	}
+	for _, pool := range p.h1 {
+		pool.closeIdle()
 	}
 }
