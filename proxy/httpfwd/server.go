@@ -33,6 +33,8 @@ type ConnInfo struct {
 	// Mux is true when that connection is the multiplexed HTTP/2 connection
 	// of a peer proxy (tlsid.MuxALPN): upstream.OrigProtoHeader is honoured.
 	Mux bool
+	// HTTP2 is true when the connection starts with the HTTP/2 preface.
+	HTTP2 bool
 }
 
 // Config configures one direction's HTTP proxy.
@@ -54,6 +56,9 @@ type Server struct {
 	ln  *connListener
 	srv *http.Server
 	rp  *httputil.ReverseProxy
+	// transport forwards requests (with retries outbound).
+	transport http.RoundTripper
+	fast      fastConns
 }
 
 // xForwarded are removed by ReverseProxy's Rewrite mode; the mesh must pass
@@ -81,6 +86,7 @@ func New(cfg Config) *Server {
 			return cfg.Route(info)
 		}}
 	}
+	s.transport = transport
 	s.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			for _, h := range xForwarded {
@@ -130,12 +136,19 @@ func New(cfg Config) *Server {
 }
 
 // Serve hands a sniffed HTTP connection to the server, which owns it from now on.
+// HTTP/1 connections start on the fast path (fast.go) on the caller's goroutine.
 func (s *Server) Serve(conn net.Conn, info ConnInfo) error {
+	if !info.HTTP2 && !info.Mux {
+		return s.serveFast(conn, info)
+	}
 	return s.ln.push(&infoConn{Conn: conn, info: info})
 }
 
 // Close stops accepting and closes every connection.
-func (s *Server) Close() error { return s.srv.Close() }
+func (s *Server) Close() error {
+	s.fast.closeAll()
+	return s.srv.Close()
+}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)

@@ -87,6 +87,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		stream = sniffed
 	}
 	if proto == detect.HTTP1 || proto == detect.HTTP2 {
+		info.HTTP2 = proto == detect.HTTP2
 		if err := p.HTTP.Serve(stream, info); err != nil {
 			_ = stream.Close()
 		}

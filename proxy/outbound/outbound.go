@@ -59,7 +59,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	if proto == detect.HTTP1 || proto == detect.HTTP2 {
-		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst}); err != nil {
+		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2}); err != nil {
 			_ = conn.Close()
 		}
 		return

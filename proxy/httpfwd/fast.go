@@ -1,0 +1,434 @@
+package httpfwd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/metrics"
+	"github.com/meshkeeper/meshkeeper/proxy/upstream"
+)
+
+// The HTTP/1.1 fast path serves the common request — HTTP/1.1, no body or a
+// small one of known length, no upgrade, no Expect — on the connection's own
+// goroutine: it reads the request, forwards it through the upstream
+// transport (whose HTTP/1 path also stays on this goroutine) and writes the
+// response headers and the first of its body in one write. net/http's server
+// would start a goroutine per request to watch the connection and write
+// headers and body separately. The first request that is anything else hands
+// the connection, with the bytes already read replayed, to net/http for good.
+
+// fastConn records what is read from a connection while a request's headers
+// are parsed, so the request can be replayed to net/http.
+type fastConn struct {
+	net.Conn
+	rec       []byte
+	recording bool
+}
+
+// maxRequestHeader bounds a request's header block, as net/http's server.
+const maxRequestHeader = http.DefaultMaxHeaderBytes + 4096
+
+var errHeaderTooLarge = errors.New("httpfwd: request header too large")
+
+func (c *fastConn) Read(p []byte) (int, error) {
+	if c.recording && len(c.rec) >= maxRequestHeader {
+		return 0, errHeaderTooLarge
+	}
+	n, err := c.Conn.Read(p)
+	if c.recording && n > 0 {
+		c.rec = append(c.rec, p[:n]...)
+	}
+	return n, err
+}
+
+// replayConn reads pre before the rest of its connection.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// fastConns tracks connections on the fast path, for Close.
+type fastConns struct {
+	mu     sync.Mutex
+	m      map[net.Conn]struct{}
+	closed bool
+}
+
+func (f *fastConns) add(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	if f.m == nil {
+		f.m = map[net.Conn]struct{}{}
+	}
+	f.m[c] = struct{}{}
+	return true
+}
+
+func (f *fastConns) remove(c net.Conn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, c)
+}
+
+func (f *fastConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for c := range f.m {
+		_ = c.Close()
+	}
+	clear(f.m)
+}
+
+var bufioReaderPool, bufioWriterPool sync.Pool
+
+func getReader(r io.Reader) *bufio.Reader {
+	if br, ok := bufioReaderPool.Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, 4<<10)
+}
+
+func getWriter(w io.Writer) *bufio.Writer {
+	if bw, ok := bufioWriterPool.Get().(*bufio.Writer); ok {
+		bw.Reset(w)
+		return bw
+	}
+	return bufio.NewWriterSize(w, 4<<10)
+}
+
+// serveFast runs the fast path on conn until it closes or a request needs
+// net/http, which then gets the connection.
+func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
+	if !s.fast.add(conn) {
+		return errListenerClosed
+	}
+	fc := &fastConn{Conn: conn}
+	br, bw := getReader(fc), getWriter(conn)
+	handoff := false
+	defer func() {
+		s.fast.remove(conn)
+		if !handoff {
+			_ = conn.Close()
+		}
+		br.Reset(nil)
+		bw.Reset(nil)
+		bufioReaderPool.Put(br)
+		bufioWriterPool.Put(bw)
+	}()
+	ctx := context.WithValue(context.Background(), connInfoKey{}, info)
+	for {
+		if _, err := br.Peek(1); err != nil {
+			return nil
+		}
+		fc.rec = append(fc.rec[:0], peekBuffered(br)...)
+		fc.recording = true
+		req, err := http.ReadRequest(br)
+		fc.recording = false
+		if err != nil || !fastEligible(req) {
+			// net/http answers malformed requests and serves the rest.
+			handoff = true
+			pre := append([]byte(nil), fc.rec...)
+			rc := &replayConn{Conn: conn, pre: pre}
+			s.fast.remove(conn)
+			if err := s.ln.push(&infoConn{Conn: rc, info: info}); err != nil {
+				_ = conn.Close()
+			}
+			return nil
+		}
+		if !s.serveFastRequest(ctx, bw, req, info) {
+			return nil
+		}
+	}
+}
+
+func peekBuffered(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
+}
+
+// fastEligible reports whether the fast path can serve req.
+func fastEligible(req *http.Request) bool {
+	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || req.Method == http.MethodConnect {
+		return false
+	}
+	if len(req.TransferEncoding) > 0 || req.ContentLength < 0 || req.ContentLength > smallBodyMax {
+		return false
+	}
+	if req.RequestURI == "*" || req.URL.Host != "" || req.Host == "" || len(req.Header["Host"]) > 1 {
+		return false
+	}
+	if !validHeaderValues(req.Host, req.Header) {
+		return false
+	}
+	if _, ok := req.Header["Expect"]; ok {
+		return false
+	}
+	if _, ok := req.Header["Upgrade"]; ok {
+		return false
+	}
+	for _, v := range req.Header["Connection"] {
+		if containsToken(v, "upgrade") {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValues refuses control characters, which net/http's server
+// answers with 400.
+func validHeaderValues(host string, h http.Header) bool {
+	if !validValue(host) || strings.ContainsAny(host, " /\\") {
+		return false
+	}
+	for _, vv := range h {
+		for _, v := range vv {
+			if !validValue(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; (b < ' ' && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func containsToken(v, tok string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// hopHeaders are removed from requests and responses, as ReverseProxy does.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if t = strings.TrimSpace(t); t != "" {
+				h.Del(t)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// serveFastRequest forwards one request and writes its response; false
+// means the connection must close.
+func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *http.Request, info ConnInfo) (keep bool) {
+	start := s.cfg.Now()
+	target := s.cfg.Route(info)
+	peer, tls := info.Peer, info.TLS
+	if s.cfg.Direction == contract.DirectionOutbound {
+		peer, tls = target.Identity, target.Meshed()
+	}
+	obs := metrics.Request{Direction: s.cfg.Direction, PeerIdentity: peer, TLS: tls}
+	// Observed as soon as the status is known, before the response leaves:
+	// a client that has its answer finds it counted, as with net/http.
+	observe := func(status int, transportErr bool) {
+		obs.Status, obs.TransportError = status, transportErr
+		obs.Latency = s.cfg.Now().Sub(start)
+		s.cfg.Metrics.ObserveRequest(obs)
+	}
+	clientClose := req.Close
+	if s.cfg.Fault != nil && s.cfg.Fault() {
+		drainBody(req)
+		observe(http.StatusServiceUnavailable, false)
+		body := "fault injected by the meshkeeper proxy\n"
+		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Content-Type-Options": {"nosniff"}}
+		return writeSimple(bw, http.StatusServiceUnavailable, h, body, clientClose)
+	}
+	readSmallBody(req)
+	if req.ContentLength > 0 && req.GetBody == nil {
+		// The body did not arrive whole: the connection is unusable.
+		return false
+	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if code == http.StatusContinue {
+				return nil
+			}
+			writeStatusLine(bw, code)
+			if err := http.Header(h).Write(bw); err != nil {
+				return err
+			}
+			bw.WriteString("\r\n")
+			return bw.Flush()
+		},
+	})
+	out := req.WithContext(upstream.WithTarget(ctx, target))
+	out.RequestURI = ""
+	out.Close = false
+	if req.ContentLength == 0 {
+		out.Body = nil
+	}
+	te := req.Header["Te"]
+	removeHopHeaders(out.Header)
+	for _, v := range te {
+		if containsToken(v, "trailers") {
+			out.Header.Set("Te", "trailers")
+			break
+		}
+	}
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "")
+	}
+	resp, err := s.transport.RoundTrip(out)
+	if err != nil {
+		observe(http.StatusBadGateway, true)
+		s.cfg.Log.Debug("upstream request failed", "direction", s.cfg.Direction, "host", req.Host, "err", err)
+		h := http.Header{}
+		if s.cfg.Direction == contract.DirectionInbound && isDialError(err) {
+			h.Set(ProxyErrorHeader, AppUnavailable)
+		}
+		return writeSimple(bw, http.StatusBadGateway, h, "", clientClose)
+	}
+	defer resp.Body.Close()
+	observe(resp.StatusCode, false)
+	return writeResponse(bw, req, resp, clientClose)
+}
+
+func drainBody(req *http.Request) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+}
+
+func writeStatusLine(bw *bufio.Writer, code int) {
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(strconv.Itoa(code))
+	bw.WriteByte(' ')
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	bw.WriteString(text)
+	bw.WriteString("\r\n")
+}
+
+func writeSimple(bw *bufio.Writer, code int, h http.Header, body string, closeConn bool) bool {
+	writeStatusLine(bw, code)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if closeConn {
+		h.Set("Connection", "close")
+	}
+	_ = h.Write(bw)
+	bw.WriteString("\r\n")
+	bw.WriteString(body)
+	return bw.Flush() == nil && !closeConn
+}
+
+// writeResponse writes resp to the client: a response of known length as
+// headers and body, flushed after each piece of body that arrives (the
+// first with the headers); anything else through Response.Write, flushed
+// at every write, so streams stream.
+func writeResponse(bw *bufio.Writer, req *http.Request, resp *http.Response, clientClose bool) bool {
+	removeHopHeaders(resp.Header)
+	code := resp.StatusCode
+	simple := resp.ContentLength >= 0 && len(resp.TransferEncoding) == 0 && req.Method != http.MethodHead &&
+		code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+	if !simple {
+		resp.Close = clientClose
+		resp.ProtoMajor, resp.ProtoMinor = 1, 1
+		if resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 && req.Method != http.MethodHead {
+			resp.Close = true // delimited by the close of the connection
+		}
+		if err := resp.Write(flushWriter{bw}); err != nil {
+			return false
+		}
+		return !resp.Close && bw.Flush() == nil
+	}
+	writeStatusLine(bw, code)
+	resp.Header["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+	if clientClose {
+		resp.Header["Connection"] = []string{"close"}
+	}
+	if err := resp.Header.Write(bw); err != nil {
+		return false
+	}
+	bw.WriteString("\r\n")
+	remaining := resp.ContentLength
+	for remaining > 0 {
+		buf := bw.AvailableBuffer()
+		if len(buf) == 0 || cap(buf) < 512 {
+			if bw.Flush() != nil {
+				return false
+			}
+			buf = bw.AvailableBuffer()
+		}
+		buf = buf[:min(int64(cap(buf)), remaining)]
+		n, err := resp.Body.Read(buf)
+		remaining -= int64(n)
+		bw.Write(buf[:n])
+		if err != nil && !(errors.Is(err, io.EOF) && remaining == 0) {
+			_ = bw.Flush()
+			return false
+		}
+		if remaining > 0 && n > 0 {
+			// More is coming: send what arrived rather than hold it.
+			if bw.Flush() != nil {
+				return false
+			}
+		}
+	}
+	// Reading the end returns the upstream connection to its pool.
+	var end [1]byte
+	if n, err := resp.Body.Read(end[:]); n > 0 || !errors.Is(err, io.EOF) {
+		_ = bw.Flush()
+		return false
+	}
+	return bw.Flush() == nil && !clientClose
+}
+
+// flushWriter flushes after every write.
+type flushWriter struct{ bw *bufio.Writer }
+
+func (w flushWriter) Write(p []byte) (int, error) {
+	n, err := w.bw.Write(p)
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	return n, err
+}
