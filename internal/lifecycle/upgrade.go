@@ -39,7 +39,11 @@ func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallatio
 		return upgrade.Step{}, err
 	}
 	planned := plannedWorkloads(mi.Status.Upgrade)
-	cp, err := r.controlPlaneFacts(ctx, mi, probeNamespace(pods.Items, planned, mi.Spec.ControlPlane.Namespace))
+	probeNS := ""
+	if upgrade.GatesControlPlane(mi.Status.Upgrade) {
+		probeNS = probeNamespace(pods.Items, planned, mi.Spec.ControlPlane.Namespace)
+	}
+	cp, err := r.controlPlaneFacts(ctx, mi, probeNS)
 	if err != nil {
 		return upgrade.Step{}, err
 	}
@@ -67,7 +71,7 @@ func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallatio
 
 // plannedWorkloads lists the workloads of an upgrade's plan while it runs.
 func plannedWorkloads(st *meshv1.UpgradeStatus) []string {
-	if st == nil || st.Phase == upgrade.PhaseSucceeded || st.Phase == upgrade.PhaseFailed || st.Phase == upgrade.PhaseAwaitingApproval {
+	if !upgrade.InProgress(st) {
 		return nil
 	}
 	var keys []string
@@ -127,8 +131,8 @@ func probeNamespace(meshed []corev1.Pod, planned []string, controlPlane string) 
 }
 
 // controlPlaneFacts observes the control-plane release and Deployments and,
-// while an upgrade restarts workloads (probeNS set), whether identity issues
-// and the injector answers admission with the control plane's proxy.
+// while the upgrade gates on the control plane (probeNS set), whether
+// identity issues and the injector answers admission with its proxy.
 func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation, probeNS string) (upgrade.ControlPlane, error) {
 	rel, err := r.Installer.Helm.Get(ctx, mi.Spec.ControlPlane.Namespace, controlplane.ReleaseName)
 	if err != nil || rel == nil {

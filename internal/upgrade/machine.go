@@ -235,6 +235,17 @@ func active(phase string) bool {
 	return false
 }
 
+// InProgress reports whether an upgrade is under way (its plan is being
+// carried out, or it is paused on a failure).
+func InProgress(st *meshv1.UpgradeStatus) bool { return st != nil && active(st.Phase) }
+
+// GatesControlPlane reports whether the machine judges control-plane
+// readiness in this phase (the control-plane step and the rollback): only
+// then are the control plane's live probes worth their cost.
+func GatesControlPlane(st *meshv1.UpgradeStatus) bool {
+	return st != nil && (st.Phase == PhaseControlPlane || st.Phase == PhaseRollingBack)
+}
+
 // step fills the fields every Step carries. The control-plane version follows
 // the status as read, never the one being written, so a transition is
 // persisted before anything acts on it.

@@ -652,3 +652,18 @@ func TestNextDoesNotMutateItsFacts(t *testing.T) {
 		t.Fatal("Next changed the status it was given")
 	}
 }
+
+func TestInProgressAndGatesControlPlane(t *testing.T) {
+	for phase, want := range map[string][2]bool{
+		PhaseAwaitingApproval: {false, false}, PhaseControlPlane: {true, true}, PhaseWave: {true, false},
+		PhaseRollingBack: {true, true}, PhasePaused: {true, false}, PhaseSucceeded: {false, false}, PhaseFailed: {false, false},
+	} {
+		st := &meshv1.UpgradeStatus{Phase: phase}
+		if got := [2]bool{InProgress(st), GatesControlPlane(st)}; got != want {
+			t.Errorf("%s: in progress, gates control plane = %v, want %v", phase, got, want)
+		}
+	}
+	if InProgress(nil) || GatesControlPlane(nil) {
+		t.Error("no upgrade is neither")
+	}
+}
