@@ -78,6 +78,8 @@ func (p IdentityIssuance) Probe(ctx context.Context, controlPlaneNS, trustDomain
 	}
 	transport = transport.Clone()
 	transport.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
+	// A transport per probe: keeping its connection alive would only leak it.
+	transport.DisableKeepAlives = true
 	u := url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(contract.IdentityPort)), Path: contract.IdentityPath}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
