@@ -67,3 +67,19 @@ func TestSmallBodyThatBreaksOffKeepsItsError(t *testing.T) {
 		t.Fatalf("read %q, %v; want the part that came, then io.ErrUnexpectedEOF", got, err)
 	}
 }
+
+func TestSmallResponseLeavesWithItsHeaders(t *testing.T) {
+	for _, size := range []int{1, 1024, 3 << 10} {
+		var c writeCounter
+		bw := bufio.NewWriterSize(&c, 4<<10)
+		req, _ := http.NewRequest(http.MethodPost, "http://app/echo", nil)
+		resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/plain"}},
+			ContentLength: int64(size), Body: streamed(strings.Repeat("m", size))}
+		if !writeResponse(bw, req, resp, false) {
+			t.Fatalf("%d bytes: writeResponse reported the connection unusable", size)
+		}
+		if c.writes != 1 {
+			t.Fatalf("a %d-byte response left in %d writes, want 1", size, c.writes)
+		}
+	}
+}

@@ -391,13 +391,14 @@ func writeResponse(bw *bufio.Writer, req *http.Request, resp *http.Response, cli
 	bw.WriteString("\r\n")
 	remaining := resp.ContentLength
 	for remaining > 0 {
-		buf := bw.AvailableBuffer()
-		if len(buf) == 0 || cap(buf) < 512 {
+		// The body joins its headers in the buffer, so a small response
+		// leaves in one write (one TLS record, one wake-up of the peer).
+		if bw.Available() < 512 {
 			if bw.Flush() != nil {
 				return false
 			}
-			buf = bw.AvailableBuffer()
 		}
+		buf := bw.AvailableBuffer()
 		buf = buf[:min(int64(cap(buf)), remaining)]
 		n, err := resp.Body.Read(buf)
 		remaining -= int64(n)
