@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -30,24 +29,35 @@ type Options struct {
 	Duration time.Duration
 	Warmup   time.Duration
 	BodySize int
+	// Rounds repeats every (rate, setup) point, the setups interleaved and
+	// their order rotated each time, so a noisy moment of a shared machine
+	// lands on one point of one round rather than on one setup.
+	Rounds int
 	// HAProxy is the haproxy binary; empty skips the comparison.
 	HAProxy string
 	Log     *slog.Logger
 }
 
-// Result is one setup at one rate.
+// Result is one setup at one rate in one round.
 type Result struct {
 	Setup           string
 	Rate            int
+	Round           int
 	Requests        uint64
 	Success         float64
 	P50, P99, P999  time.Duration
 	ProxyCPUPer1000 float64 // CPU cores used by the proxy pair per 1000 RPS
-	ProxyRSSKiB     int64   // resident memory of the pair after the run
-	PerProxyRSSKiB  []int64
+	PerProxyRSSKiB  []int64 // resident memory of each proxy (client, server) after the attack
 	ProxyProcesses  int
 	// Errors are vegeta's distinct error strings, if any request failed.
 	Errors []string
+}
+
+// Report is a whole run: every attack, and each setup's memory before any load.
+type Report struct {
+	Results []Result
+	// IdleRSSKiB is each proxy's resident memory once ready, before traffic.
+	IdleRSSKiB map[string][]int64
 }
 
 // setup is a way of reaching the app and the processes doing it.
@@ -58,55 +68,85 @@ type setup struct {
 	stop   func()
 }
 
-// Run executes every setup at every rate and returns the results.
-func Run(ctx context.Context, o Options) ([]Result, error) {
+// Run starts every setup, then attacks each at every rate for o.Rounds
+// interleaved rounds.
+func Run(ctx context.Context, o Options) (Report, error) {
+	rep := Report{IdleRSSKiB: map[string][]int64{}}
 	dir, err := os.MkdirTemp("", "bench-proxy-")
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	defer os.RemoveAll(dir)
 	anchor, err := newCA()
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	if err := anchor.write(dir); err != nil {
-		return nil, err
+		return rep, err
 	}
 	appAddr, stopApp, err := startApp()
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	defer stopApp()
 
-	setups := []func() (*setup, error){
+	starts := []func() (*setup, error){
 		func() (*setup, error) { return &setup{name: "direct", target: appAddr, stop: func() {}}, nil },
 		func() (*setup, error) { return startMeshkeeper(ctx, dir, appAddr) },
 	}
 	if o.HAProxy != "" {
 		if err := writeHAProxyFiles(dir, anchor); err != nil {
-			return nil, err
+			return rep, err
 		}
-		setups = append(setups, func() (*setup, error) { return startHAProxy(ctx, o.HAProxy, dir, appAddr) })
+		starts = append(starts, func() (*setup, error) { return startHAProxy(ctx, o.HAProxy, dir, appAddr) })
 	}
-	body := bytes.Repeat([]byte("m"), o.BodySize)
-	var results []Result
-	for _, start := range setups {
+	var setups []*setup
+	defer func() {
+		for _, s := range setups {
+			s.stop()
+		}
+	}()
+	for _, start := range starts {
 		s, err := start()
 		if err != nil {
-			return results, err
+			return rep, err
 		}
-		for _, rate := range o.Rates {
-			o.Log.Info("attacking", "setup", s.name, "rate", rate, "duration", o.Duration)
-			r, err := measure(s, rate, o, body)
-			if err != nil {
-				s.stop()
-				return results, err
-			}
-			results = append(results, r)
-		}
-		s.stop()
+		setups = append(setups, s)
 	}
-	return results, nil
+	for _, s := range setups {
+		idle, err := samplePids(s.pids)
+		if err != nil {
+			return rep, err
+		}
+		for _, p := range idle {
+			rep.IdleRSSKiB[s.name] = append(rep.IdleRSSKiB[s.name], p.rssKiB)
+		}
+	}
+
+	body := bytes.Repeat([]byte("m"), o.BodySize)
+	for round := 1; round <= max(o.Rounds, 1); round++ {
+		for i, rate := range o.Rates {
+			for _, s := range rotated(setups, round+i) {
+				if err := ctx.Err(); err != nil {
+					return rep, err
+				}
+				o.Log.Info("attacking", "round", round, "setup", s.name, "rate", rate, "duration", o.Duration)
+				r, err := measure(s, rate, o, body)
+				if err != nil {
+					return rep, err
+				}
+				r.Round = round
+				rep.Results = append(rep.Results, r)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// rotated returns the setups starting at index k (mod len).
+func rotated(setups []*setup, k int) []*setup {
+	k %= len(setups)
+	return append(append([]*setup{}, setups[k:]...), setups[:k]...)
 }
 
 func measure(s *setup, rate int, o Options, body []byte) (Result, error) {
@@ -138,7 +178,6 @@ func measure(s *setup, rate int, o Options, body []byte) (Result, error) {
 	var cpu time.Duration
 	for i := range s.pids {
 		cpu += after[i].cpu - before[i].cpu
-		r.ProxyRSSKiB += after[i].rssKiB
 		r.PerProxyRSSKiB = append(r.PerProxyRSSKiB, after[i].rssKiB)
 	}
 	if len(s.pids) > 0 {
@@ -299,43 +338,4 @@ func poll(ctx context.Context, ok func() bool) error {
 		}
 	}
 	return nil
-}
-
-// Markdown renders results with the added latency over direct per rate.
-func Markdown(results []Result, o Options, note string) string {
-	direct := map[int]Result{}
-	for _, r := range results {
-		if r.Setup == "direct" {
-			direct[r.Rate] = r
-		}
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "# bench-proxy\n\n%s\n\nOpen model (vegeta constant rate), %s per point after %s warm-up, POST with %d-byte request and response bodies, keep-alive, loopback.\n"+
-		"CPU is cores used by the proxy pair (both hops together) per 1000 RPS; RSS is the pair's resident memory after the run (client+server).\n\n",
-		note, o.Duration, o.Warmup, o.BodySize)
-	b.WriteString("| setup | RPS | requests | success | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | CPU cores /1000 RPS | RSS KiB (client+server) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range results {
-		d := direct[r.Rate]
-		added := func(v, base time.Duration) string {
-			if r.Setup == "direct" {
-				return "-"
-			}
-			return (v - base).Round(time.Microsecond).String()
-		}
-		cpu, rss := "-", "-"
-		if r.ProxyProcesses > 0 {
-			cpu = strconv.FormatFloat(r.ProxyCPUPer1000, 'f', 3, 64)
-			rss = fmt.Sprintf("%d (%d+%d)", r.ProxyRSSKiB, r.PerProxyRSSKiB[0], r.PerProxyRSSKiB[1])
-		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.4f | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Setup, r.Rate, r.Requests, r.Success,
-			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.P999.Round(time.Microsecond),
-			added(r.P50, d.P50), added(r.P99, d.P99), added(r.P999, d.P999), cpu, rss)
-	}
-	for _, r := range results {
-		for _, e := range r.Errors {
-			fmt.Fprintf(&b, "\n- %s @ %d RPS error: %s", r.Setup, r.Rate, e)
-		}
-	}
-	return b.String() + "\n"
 }

@@ -30,13 +30,18 @@ func main() {
 	rates := flag.String("rates", "1000,2000", "comma-separated request rates (RPS)")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per point (max 60s)")
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up per point")
+	rounds := flag.Int("rounds", 3, "interleaved rounds of every point (1-10)")
 	body := flag.Int("body", 1024, "request and response body size in bytes")
 	out := flag.String("out", "bin/bench-proxy.md", "file to write the figures to")
 	haproxy := flag.String("haproxy", "haproxy", "haproxy binary for the comparison; empty to skip")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	o := bench.Options{Duration: min(*duration, time.Minute), Warmup: *warmup, BodySize: *body, Log: log}
+	if *rounds < 1 || *rounds > 10 {
+		log.Error("invalid rounds", "rounds", *rounds)
+		os.Exit(2)
+	}
+	o := bench.Options{Duration: min(*duration, time.Minute), Warmup: *warmup, BodySize: *body, Rounds: *rounds, Log: log}
 	for _, f := range strings.Split(*rates, ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || r <= 0 || r > 20000 {
@@ -58,12 +63,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	results, err := bench.Run(ctx, o)
+	rep, err := bench.Run(ctx, o)
 	if err != nil {
 		log.Error("benchmark failed", "err", err)
 		os.Exit(1)
 	}
-	report := bench.Markdown(results, o, note)
+	report := bench.Markdown(rep, o, note)
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		log.Error("write report", "err", err)
 		os.Exit(1)
