@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net"
+
+	"github.com/meshkeeper/meshkeeper/proxy/rawio"
 )
 
 // Loop hands every accepted connection to handle in its own goroutine until
@@ -20,6 +22,6 @@ func Loop(ctx context.Context, ln net.Listener, handle func(context.Context, net
 			}
 			return err
 		}
-		go handle(ctx, conn)
+		go handle(ctx, rawio.Wrap(conn))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/rawio"
 	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
 )
 
@@ -52,12 +53,17 @@ func (d *Dialer) dial(ctx context.Context, t discovery.Target, mux bool) (net.Co
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
 	if !t.Meshed() {
-		return (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr.String())
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr.String())
+		if err != nil {
+			return nil, err
+		}
+		return rawio.Wrap(conn), nil
 	}
 	conn, err := (&net.Dialer{Timeout: MeshConnectTimeout}).DialContext(ctx, "tcp", t.Addr.String())
 	if err != nil {
 		return nil, err
 	}
+	conn = rawio.Wrap(conn)
 	conf := d.Mesh.ClientConfig(t.Identity)
 	if mux {
 		conf = d.Mesh.MuxClientConfig(t.Identity)

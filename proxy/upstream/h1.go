@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/meshkeeper/meshkeeper/proxy/rawio"
 )
 
 // maxResponseHeader bounds a response's header block, as net/http's default.
@@ -84,14 +86,7 @@ func (c *h1Conn) alive() bool {
 	if c.raw == nil {
 		return true
 	}
-	ok := false
-	err := c.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = errors.Is(err, syscall.EAGAIN)
-		return true
-	})
-	return err == nil && ok
+	return rawio.Quiet(c.raw)
 }
 
 // inMemoryBody reports whether req can be sent by an h1Pool: no body, or
