@@ -24,6 +24,7 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(log)
 	log.Debug("go memory limit", "bytes", sidecar.TuneMemory(os.Getenv))
+	log.Debug("go scheduler threads", "gomaxprocs", sidecar.TuneCPU(cfg.Cores, os.Getenv))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := sidecar.Run(ctx, sidecar.Options{Config: cfg, Version: buildinfo.Version, Log: log}); err != nil {

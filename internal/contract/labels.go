@@ -23,6 +23,9 @@ const (
 	SkipInboundPortsAnnotation  = "meshkeeper.io/skip-inbound-ports"
 	SkipOutboundPortsAnnotation = "meshkeeper.io/skip-outbound-ports"
 
+	// ProxyCoresAnnotation sets a pod's proxy cores (EnvProxyCores), 1 to MaxProxyCores.
+	ProxyCoresAnnotation = "meshkeeper.io/proxy-cores"
+
 	// RestartedAtAnnotation is written by the operator on workload pod templates to
 	// roll pods (upgrades, trust rotation); its value is an RFC 3339 time.
 	RestartedAtAnnotation = "meshkeeper.io/restarted-at"

@@ -3,6 +3,7 @@ package inject
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -49,6 +50,13 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 	mode := contract.ResolveMTLSMode(pod.Annotations, ns.Annotations, cfg.DefaultMTLSMode)
 
 	proxy := proxyContainer(cfg, mode, skipIn)
+	if v, ok := pod.Annotations[contract.ProxyCoresAnnotation]; ok {
+		if _, err := contract.ParseProxyCores(v); err != nil {
+			warnings = append(warnings, fmt.Sprintf("meshkeeper: ignored %s %v", contract.ProxyCoresAnnotation, err))
+		} else {
+			proxy.Env = setEnv(proxy.Env, corev1.EnvVar{Name: contract.EnvProxyCores, Value: strings.TrimSpace(v)})
+		}
+	}
 	if mode == contract.MTLSStrict {
 		if env, ok := appProbesEnv(rewriteProbes(out.Spec.Containers)); ok {
 			proxy.Env = append(proxy.Env, env)
@@ -188,17 +196,20 @@ func proxyEnv(cfg Config, mode, skipIn string) []corev1.EnvVar {
 		{Name: contract.EnvFaultFailureRate, Value: "0"},
 	}
 	for _, extra := range cfg.ProxyEnv {
-		replaced := false
-		for i := range env {
-			if env[i].Name == extra.Name {
-				env[i], replaced = extra, true
-			}
-		}
-		if !replaced {
-			env = append(env, extra)
-		}
+		env = setEnv(env, extra)
 	}
 	return env
+}
+
+// setEnv replaces the variable of v's name, or appends v.
+func setEnv(env []corev1.EnvVar, v corev1.EnvVar) []corev1.EnvVar {
+	for i := range env {
+		if env[i].Name == v.Name {
+			env[i] = v
+			return env
+		}
+	}
+	return append(env, v)
 }
 
 func meshVolumes() []corev1.Volume {

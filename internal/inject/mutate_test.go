@@ -148,3 +148,40 @@ func TestMutateNamesDefaultServiceAccount(t *testing.T) {
 		t.Fatalf("serviceAccountName = %q; the projected token needs one", got.Spec.ServiceAccountName)
 	}
 }
+
+// The proxy-cores annotation sets the proxy's cores over the mesh-wide value;
+// an invalid one is reported and changes nothing.
+func TestMutateProxyCores(t *testing.T) {
+	cfg := testConfig()
+	cfg.ProxyEnv = append(cfg.ProxyEnv, corev1.EnvVar{Name: contract.EnvProxyCores, Value: "2"})
+	cores := func(p *corev1.Pod) []string {
+		var out []string
+		for _, c := range p.Spec.InitContainers {
+			for _, e := range c.Env {
+				if e.Name == contract.EnvProxyCores {
+					out = append(out, c.Name+"="+e.Value)
+				}
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		annotation   string
+		want         string
+		wantWarnings int
+	}{
+		{"", contract.ProxyContainerName + "=2", 0},
+		{" 4", contract.ProxyContainerName + "=4", 0},
+		{"0", contract.ProxyContainerName + "=2", 1},
+		{"lots", contract.ProxyContainerName + "=2", 1},
+	} {
+		annotations := map[string]string{}
+		if c.annotation != "" {
+			annotations[contract.ProxyCoresAnnotation] = c.annotation
+		}
+		got, warnings := Mutate(testPod(annotations), testNamespace("shop", nil, nil), cfg)
+		if env := cores(got); !slices.Equal(env, []string{c.want}) || len(warnings) != c.wantWarnings {
+			t.Errorf("annotation %q: proxy env %v, warnings %v; want [%s] and %d warning(s)", c.annotation, env, warnings, c.want, c.wantWarnings)
+		}
+	}
+}

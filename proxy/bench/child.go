@@ -87,7 +87,8 @@ func ServeProxy(args []string) error {
 		defer finish()
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sidecar.TuneMemory(os.Getenv) // as cmd/proxy does
+	sidecar.TuneMemory(os.Getenv) // as cmd/proxy does, with the default cores
+	sidecar.TuneCPU(contract.DefaultProxyCores, os.Getenv)
 	return sidecar.Run(ctx, sidecar.Options{
 		Config: config.Config{TrustDomain: trustDomain, TrustRootsPath: filepath.Join(*dir, "ca.pem"),
 			PodNamespace: "bench", ServiceAccount: *role},

@@ -27,6 +27,8 @@ type Config struct {
 	// Strict refuses plaintext inbound connections.
 	Strict   bool
 	LogLevel slog.Level
+	// Cores is the number of cores' worth of Go code the proxy runs at once.
+	Cores int
 	// SkipInboundPorts bypass the proxy (proxy-init exempts them); kept for logs.
 	SkipInboundPorts []uint16
 	// FaultFailureRate is the test-only share of inbound HTTP requests answered 503.
@@ -95,6 +97,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.FaultFailureRate = r
 	}
 	c.FaultProxyVersion = getenv(contract.EnvFaultProxyVersion)
+	c.Cores = contract.DefaultProxyCores
+	if s := getenv(contract.EnvProxyCores); s != "" {
+		n, err := contract.ParseProxyCores(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", contract.EnvProxyCores, err))
+		}
+		c.Cores = n
+	}
 	if raw := getenv(contract.EnvAppProbes); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &c.AppProbes); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", contract.EnvAppProbes, err))

@@ -42,6 +42,11 @@ func TestFromEnv(t *testing.T) {
 		{"fault out of range", map[string]string{c.EnvFaultFailureRate: "1.5"}, nil, c.EnvFaultFailureRate},
 		{"missing identity addr", map[string]string{c.EnvIdentityAddr: ""}, nil, c.EnvIdentityAddr},
 		{"bad port", map[string]string{c.EnvSkipInboundPorts: "70000"}, nil, c.EnvSkipInboundPorts},
+		{"one core by default", nil, func(g Config) bool { return g.Cores == 1 }, ""},
+		{"cores", map[string]string{c.EnvProxyCores: " 4 "}, func(g Config) bool { return g.Cores == 4 }, ""},
+		{"zero cores", map[string]string{c.EnvProxyCores: "0"}, nil, c.EnvProxyCores},
+		{"too many cores", map[string]string{c.EnvProxyCores: "65"}, nil, c.EnvProxyCores},
+		{"cores not a number", map[string]string{c.EnvProxyCores: "two"}, nil, c.EnvProxyCores},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
