@@ -9,7 +9,11 @@
 // for a few tens of microseconds (golang/go#18236). Here the socket calls are
 // raw system calls made inside syscall.RawConn's Read and Write callbacks:
 // the netpoller still parks the goroutine when the socket is not ready, and
-// deadlines and Close behave as on the *net.TCPConn.
+// deadlines and Close behave as on the *net.TCPConn. A raw call is safe
+// because a non-blocking socket call never sleeps: its kernel work is
+// bounded by the buffers, so the runtime need not hand its P to another
+// thread meanwhile. sysmon still wakes for timers and every other system
+// call.
 package rawio
 
 import (
@@ -22,8 +26,9 @@ import (
 )
 
 // Conn is a TCP connection whose Read and Write are raw non-blocking system
-// calls. Every other method, including SyscallConn, CloseWrite and the
-// deadlines, is the *net.TCPConn's.
+// calls. Every other method, including SyscallConn, CloseWrite, the
+// deadlines and the io.Copy fast paths (ReadFrom, WriteTo), is the
+// *net.TCPConn's.
 type Conn struct {
 	*net.TCPConn
 	raw syscall.RawConn
@@ -95,19 +100,24 @@ func (c *rawOp) writeAll(fd uintptr) bool {
 	return true
 }
 
+// call runs op over p through RawConn's Read or Write (wait), which parks
+// the goroutine in the netpoller while op's callback reports "not ready".
+func (c *Conn) call(op *rawOp, p []byte, wait func(func(fd uintptr) bool) error) (int, syscall.Errno, error) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.buf, op.n, op.errno = p, 0, 0
+	err := wait(op.fn)
+	op.buf = nil
+	return op.n, op.errno, err
+}
+
 // Read reads as (*net.TCPConn).Read: io.EOF at the peer's end of stream, a
 // *net.OpError otherwise.
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	op := &c.rd
-	op.mu.Lock()
-	op.buf, op.n, op.errno = p, 0, 0
-	err := c.raw.Read(op.fn)
-	n, errno := op.n, op.errno
-	op.buf = nil
-	op.mu.Unlock()
+	n, errno, err := c.call(&c.rd, p, c.raw.Read)
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -124,13 +134,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	op := &c.wr
-	op.mu.Lock()
-	op.buf, op.n, op.errno = p, 0, 0
-	err := c.raw.Write(op.fn)
-	n, errno := op.n, op.errno
-	op.buf = nil
-	op.mu.Unlock()
+	n, errno, err := c.call(&c.wr, p, c.raw.Write)
 	switch {
 	case err != nil:
 		return n, c.opError("write", err)
