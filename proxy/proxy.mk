@@ -13,7 +13,7 @@ test-proxy: ## Unit and loopback tests of the data plane (the netns test needs r
 fuzz-proxy: ## Fuzz protocol detection for FUZZTIME (default 30s).
 	$(GO) test ./proxy/detect -run '^$$' -fuzz FuzzDetect -fuzztime $(or $(FUZZTIME),30s)
 
-BENCH_PROXY_ARGS ?= -rates 1000,2000 -duration 10s -warmup 2s -rounds 3
+BENCH_PROXY_ARGS ?= -rates 1000,2000 -duration 10s -warmup 2s -rounds 5
 .PHONY: bench-proxy
 bench-proxy: ## Loopback latency/CPU/RSS of the proxy pair vs direct and vs HAProxy mTLS; figures in bin/bench-proxy.md.
 	@mkdir -p $(BIN_DIR)

@@ -30,7 +30,7 @@ func main() {
 	rates := flag.String("rates", "1000,2000", "comma-separated request rates (RPS)")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per point (max 60s)")
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up per point")
-	rounds := flag.Int("rounds", 3, "interleaved rounds of every point (1-10)")
+	rounds := flag.Int("rounds", 5, "interleaved rounds of every point (1-10)")
 	body := flag.Int("body", 1024, "request and response body size in bytes")
 	out := flag.String("out", "bin/bench-proxy.md", "file to write the figures to")
 	haproxy := flag.String("haproxy", "haproxy", "haproxy binary for the comparison; empty to skip")
