@@ -47,11 +47,7 @@ func retryable(req *http.Request, resp *http.Response, err error) bool {
 		return false // a streamed body cannot be sent twice
 	}
 	if err != nil {
-		switch req.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-			return req.Context().Err() == nil
-		}
-		return false
+		return upstream.Replayable(req) && req.Context().Err() == nil
 	}
 	return resp.StatusCode == http.StatusBadGateway && resp.Header.Get(ProxyErrorHeader) == AppUnavailable
 }

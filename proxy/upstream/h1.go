@@ -113,7 +113,7 @@ func (p *h1Pool) RoundTrip(req *http.Request, addr netip.AddrPort) (*http.Respon
 		// A pooled connection the server closed as it was taken: the
 		// request never got an answer; send it once more on a new one if it
 		// is safe to (net/http does the same).
-		if !reused || sent || !replayable(req) || req.Context().Err() != nil {
+		if !reused || sent || !Replayable(req) || req.Context().Err() != nil {
 			return nil, err
 		}
 		if req.GetBody != nil {
@@ -124,7 +124,9 @@ func (p *h1Pool) RoundTrip(req *http.Request, addr netip.AddrPort) (*http.Respon
 	}
 }
 
-func replayable(req *http.Request) bool {
+// Replayable reports whether req's method is idempotent, so sending it again
+// after a failure the application may not have seen is safe.
+func Replayable(req *http.Request) bool {
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
