@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/proxy/metrics"
 	"github.com/meshkeeper/meshkeeper/proxy/upstream"
@@ -181,7 +183,7 @@ func fastEligible(req *http.Request) bool {
 	if req.RequestURI == "*" || req.URL.Host != "" || req.Host == "" || len(req.Header["Host"]) > 1 {
 		return false
 	}
-	if !validHeaderValues(req.Host, req.Header) {
+	if !validHeaders(req.Host, req.Header) {
 		return false
 	}
 	if _, ok := req.Header["Expect"]; ok {
@@ -190,48 +192,23 @@ func fastEligible(req *http.Request) bool {
 	if _, ok := req.Header["Upgrade"]; ok {
 		return false
 	}
-	for _, v := range req.Header["Connection"] {
-		if containsToken(v, "upgrade") {
-			return false
-		}
-	}
-	return true
+	return !httpguts.HeaderValuesContainsToken(req.Header["Connection"], "upgrade")
 }
 
-// validHeaderValues refuses control characters, which net/http's server
-// answers with 400.
-func validHeaderValues(host string, h http.Header) bool {
-	if !validValue(host) || strings.ContainsAny(host, " /\\") {
+// validHeaders applies net/http's server's own checks (httpguts): a request
+// it answers with 400 is left to it.
+func validHeaders(host string, h http.Header) bool {
+	if !httpguts.ValidHostHeader(host) {
 		return false
 	}
 	for _, vv := range h {
 		for _, v := range vv {
-			if !validValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				return false
 			}
 		}
 	}
 	return true
-}
-
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; (b < ' ' && b != '\t') || b == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func containsToken(v, tok string) bool {
-	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(strings.TrimSpace(t), tok) {
-			return true
-		}
-	}
-	return false
 }
 
 // hopHeaders are removed from requests and responses, as ReverseProxy does.
@@ -306,11 +283,8 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 	}
 	te := req.Header["Te"]
 	removeHopHeaders(out.Header)
-	for _, v := range te {
-		if containsToken(v, "trailers") {
-			out.Header.Set("Te", "trailers")
-			break
-		}
+	if httpguts.HeaderValuesContainsToken(te, "trailers") {
+		out.Header.Set("Te", "trailers")
 	}
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "")
