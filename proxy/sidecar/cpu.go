@@ -7,10 +7,14 @@ import "runtime"
 // container's CPU limit, and leaves an explicit GOMAXPROCS environment
 // setting alone. It returns the GOMAXPROCS in force.
 func TuneCPU(cores int, getenv func(string) string) int {
-	if n := procsFor(cores, runtime.GOMAXPROCS(0), getenv("GOMAXPROCS") != ""); n != runtime.GOMAXPROCS(0) {
+	current := runtime.GOMAXPROCS(0)
+	n := procsFor(cores, current, getenv("GOMAXPROCS") != "")
+	if n != current {
+		// Only a change: setting GOMAXPROCS stops the runtime from following
+		// later changes of the CPU limit.
 		runtime.GOMAXPROCS(n)
 	}
-	return runtime.GOMAXPROCS(0)
+	return n
 }
 
 func procsFor(cores, current int, explicit bool) int {
