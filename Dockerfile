@@ -5,7 +5,7 @@
 #   docker build --target controlplane --build-arg VERSION=0.1.0 -t ghcr.io/meshkeeper/controlplane:0.1.0 .
 #   docker build --target proxy        --build-arg VERSION=0.1.0 -t ghcr.io/meshkeeper/proxy:0.1.0 .
 #   docker build --target proxy-init   --build-arg VERSION=0.1.0 -t ghcr.io/meshkeeper/proxy-init:0.1.0 .
-# VERSION is the mesh release's ProxyVersion (internal/versions) for the mesh images.
+# VERSION is the mesh release's ProxyVersion (internal/operator/versions) for the mesh images.
 
 FROM golang:1.26 AS build
 ARG VERSION=dev

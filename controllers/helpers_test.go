@@ -21,7 +21,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/controlplane"
+	"github.com/meshkeeper/meshkeeper/internal/operator/release"
 )
 
 const waitFor = 60 * time.Second
@@ -131,7 +131,7 @@ func releaseRevisions(t *testing.T, namespace string) []helmRelease {
 	t.Helper()
 	var secrets corev1.SecretList
 	if err := k8s.List(context.Background(), &secrets, client.InNamespace(namespace),
-		client.MatchingLabels{"owner": "helm", "name": controlplane.ReleaseName}); err != nil {
+		client.MatchingLabels{"owner": "helm", "name": release.ReleaseName}); err != nil {
 		t.Fatal(err)
 	}
 	var out []helmRelease

@@ -14,8 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshkeeper/meshkeeper/internal/controlplane"
-	"github.com/meshkeeper/meshkeeper/internal/identity"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/identity"
+	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
 )
 
@@ -62,7 +62,7 @@ func TestIdentityIssuanceProbe(t *testing.T) {
 	}
 	go func() { _ = srv.Serve(ctx, ln) }()
 
-	probe := controlplane.IdentityIssuance{Client: k8s, Namespace: ns, ServiceAccount: "operator",
+	probe := probe.IdentityIssuance{Client: k8s, Namespace: ns, ServiceAccount: "operator",
 		// The Service name resolves only in a cluster: dial the server directly.
 		Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, ln.Addr().String())

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshkeeper/meshkeeper/internal/controlplane"
+	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
 )
 
 // simulatedInjector plays the injector's answer to the control-plane gate's
@@ -47,7 +47,7 @@ func TestDryRunInjectionReportsAnInjectorThatDoesNotAnswer(t *testing.T) {
 	if err := k8s.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	err := controlplane.DryRunInjection{Client: k8s}.Probe(ctx, "probe-ns", "0.2.0")
+	err := probe.DryRunInjection{Client: k8s}.Probe(ctx, "probe-ns", "0.2.0")
 	if err == nil || !strings.Contains(err.Error(), "injector did not answer") {
 		t.Fatalf("probe: %v", err)
 	}

@@ -1,5 +1,5 @@
 // Package controllers holds the thin reconcilers: fetch, finalizer, pause, one
-// deferred status patch, then hand off to internal/lifecycle.
+// deferred status patch, then hand off to internal/operator/lifecycle.
 package controllers
 
 import (
@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
-	"github.com/meshkeeper/meshkeeper/internal/dataplane"
-	"github.com/meshkeeper/meshkeeper/internal/lifecycle"
-	"github.com/meshkeeper/meshkeeper/internal/reconcileerr"
+	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
+	"github.com/meshkeeper/meshkeeper/internal/operator/lifecycle"
+	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
 )
 
 // Finalizer holds a MeshInstallation until its control plane and trust objects are removed.

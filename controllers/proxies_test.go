@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
-	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
 )
 
 // simulatedProxies plays the meshed proxies envtest cannot run. Each pod's

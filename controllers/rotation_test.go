@@ -17,8 +17,8 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
-	"github.com/meshkeeper/meshkeeper/internal/trust"
 )
 
 // meshedDeployment creates a Deployment with one ReplicaSet and one running,

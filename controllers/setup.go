@@ -6,12 +6,13 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/meshkeeper/meshkeeper/internal/controlplane"
-	"github.com/meshkeeper/meshkeeper/internal/helm"
-	"github.com/meshkeeper/meshkeeper/internal/lifecycle"
-	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
-	"github.com/meshkeeper/meshkeeper/internal/rotation"
-	"github.com/meshkeeper/meshkeeper/internal/trust"
+	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
+	"github.com/meshkeeper/meshkeeper/internal/operator/lifecycle"
+	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
+	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
+	"github.com/meshkeeper/meshkeeper/internal/operator/release"
+	"github.com/meshkeeper/meshkeeper/internal/operator/rotation"
+	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
 )
 
 // EventSource is the component name on the operator's events.
@@ -43,9 +44,9 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 				Clock:    clk,
 				Recorder: recorder,
 			},
-			Installer: &controlplane.Installer{
+			Installer: &release.Installer{
 				Helm:     helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm")),
-				Drift:    &controlplane.ApplyRepairer{Client: mgr.GetClient()},
+				Drift:    &release.ApplyRepairer{Client: mgr.GetClient()},
 				Recorder: recorder,
 			},
 			Proxies:  mesh.Proxies,
@@ -68,13 +69,13 @@ const (
 // Service name with a token for the operator's own ServiceAccount (skipped,
 // with a log line, when the downward-API variables are missing, e.g. `make run`).
 func InClusterMesh(mgr ctrl.Manager) Mesh {
-	mesh := Mesh{Proxies: proxymetrics.NewScraper(), Injector: controlplane.DryRunInjection{Client: mgr.GetClient()}}
+	mesh := Mesh{Proxies: proxymetrics.NewScraper(), Injector: probe.DryRunInjection{Client: mgr.GetClient()}}
 	ns, sa := os.Getenv(EnvPodNamespace), os.Getenv(EnvServiceAccountName)
 	if ns == "" || sa == "" {
 		ctrl.Log.WithName("setup").Info("identity probe disabled: the operator's namespace or ServiceAccount is unknown",
 			"env", []string{EnvPodNamespace, EnvServiceAccountName})
 		return mesh
 	}
-	mesh.Identity = controlplane.IdentityIssuance{Client: mgr.GetClient(), Namespace: ns, ServiceAccount: sa}
+	mesh.Identity = probe.IdentityIssuance{Client: mgr.GetClient(), Namespace: ns, ServiceAccount: sa}
 	return mesh
 }

@@ -15,7 +15,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/versions"
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
 
 // rollRestartedPods plays the Deployment controller and the injector for the

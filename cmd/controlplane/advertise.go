@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/meshkeeper/meshkeeper/internal/discovery"
-	"github.com/meshkeeper/meshkeeper/internal/identity"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/discovery"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/identity"
 )
 
 // issuerFeed is the identity service's current issuer and its change signal

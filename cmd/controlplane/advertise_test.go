@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/discovery"
-	"github.com/meshkeeper/meshkeeper/internal/identity"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/discovery"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/identity"
 )
 
 // TestDiscoveryAdvertisesTheIssuerInUse wires the issuer watcher to the

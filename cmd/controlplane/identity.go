@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/discovery"
-	"github.com/meshkeeper/meshkeeper/internal/identity"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/discovery"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/identity"
 )
 
 type identityFlags struct {

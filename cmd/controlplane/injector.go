@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/inject"
+	"github.com/meshkeeper/meshkeeper/internal/controlplane/inject"
 )
 
 type injectorFlags struct {

@@ -17,7 +17,7 @@ import (
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/controllers"
 	"github.com/meshkeeper/meshkeeper/internal/buildinfo"
-	"github.com/meshkeeper/meshkeeper/internal/versions"
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	discoverysvc "github.com/meshkeeper/meshkeeper/internal/discovery"
+	discoverysvc "github.com/meshkeeper/meshkeeper/internal/controlplane/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/clock"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	identitysvc "github.com/meshkeeper/meshkeeper/internal/identity"
+	identitysvc "github.com/meshkeeper/meshkeeper/internal/controlplane/identity"
 	"github.com/meshkeeper/meshkeeper/proxy/clock"
 	"github.com/meshkeeper/meshkeeper/proxy/identity"
 	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"

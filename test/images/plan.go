@@ -11,7 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/versions"
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
 
 // SampleAppImage is the demo and e2e workload.

@@ -23,7 +23,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshkeeper/meshkeeper/internal/versions"
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 	"github.com/meshkeeper/meshkeeper/test/olm/bundlegen"
 )
 

@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/proxymetrics"
+	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 )
 
 var meshInstallations = schema.GroupVersionResource{Group: "mesh.meshkeeper.io", Version: "v1alpha1", Resource: "meshinstallations"}

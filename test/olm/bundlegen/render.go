@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/meshkeeper/meshkeeper/internal/versions"
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
 
 // meshkeeper's bundle: the facts that are not in config/.

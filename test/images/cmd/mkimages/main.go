@@ -3,7 +3,7 @@
 // imports it into the cluster's containerd:
 //
 //   - the manager image (-manager-img, from ./cmd/manager),
-//   - for every mesh release in internal/versions, the control-plane, proxy and
+//   - for every mesh release in internal/operator/versions, the control-plane, proxy and
 //     proxy-init images named by Release.Images, stamped with its ProxyVersion,
 //   - the sample app image (from ./test/apps/sampleapp).
 //

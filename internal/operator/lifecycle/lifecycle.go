@@ -1,0 +1,274 @@
+// Package lifecycle runs the phases of one MeshInstallation in order — check
+// the spec, establish trust, converge the control-plane release, observe
+// readiness — and turns what it saw into status.
+package lifecycle
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
+	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
+	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
+	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
+	"github.com/meshkeeper/meshkeeper/internal/operator/release"
+	"github.com/meshkeeper/meshkeeper/internal/operator/rotation"
+	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
+	"github.com/meshkeeper/meshkeeper/internal/operator/upgrade"
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
+	"github.com/meshkeeper/meshkeeper/internal/pki"
+)
+
+// ResyncInterval bounds how long a healthy installation goes unchecked, so
+// drift in objects without a watch (Services, webhook) is still repaired.
+const ResyncInterval = 5 * time.Minute
+
+// Reconciler runs the phases. Its dependencies are injected so tests can use
+// a fake clock and a real (envtest) API server.
+type Reconciler struct {
+	Client client.Client
+	// APIReader reads uncached where a stale cache would mislead a decision.
+	APIReader client.Reader
+	Trust     *rotation.Runner
+	Installer *release.Installer
+	// Proxies reads meshed proxies' metrics for upgrade gates.
+	Proxies rotation.ProxyReader
+	// Injector and Identity probe the control plane for the upgrade's
+	// control-plane gate; nil skips a probe.
+	Injector InjectorProbe
+	Identity IdentityProbe
+	Clock    clock.PassiveClock
+	Recorder events.EventRecorder
+}
+
+// InjectorProbe reports whether a pod created in a namespace now would be
+// injected with the wanted proxy version (probe.DryRunInjection).
+type InjectorProbe interface {
+	Probe(ctx context.Context, namespace, wantProxy string) error
+}
+
+// IdentityProbe reports whether the identity service of the control plane in
+// a namespace issues certificates of a trust domain that verify to roots
+// (probe.IdentityIssuance).
+type IdentityProbe interface {
+	Probe(ctx context.Context, controlPlaneNS, trustDomain string, roots []*x509.Certificate) error
+}
+
+// Run reconciles an installation that is neither paused nor being deleted. It
+// fills mi.Status and returns when to look again.
+func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time.Duration, error) {
+	obs := conditions.Observation{Generation: mi.Generation}
+	mi.Status.SupportedVersions = versions.Supported()
+	requeue, err := r.run(ctx, mi, &obs)
+	stalledErr, stalled := reconcileerr.AsStalled(err)
+	switch {
+	case stalled:
+		obs.StalledReason, obs.StalledMessage = stalledErr.Reason, stalledErr.Error()
+		r.event(mi, "Warning", stalledErr.Reason, "Reconcile", "%s", stalledErr.Error())
+	case err != nil:
+		obs.Err = err
+	}
+	for _, c := range conditions.Conditions(obs) {
+		meta.SetStatusCondition(&mi.Status.Conditions, c)
+	}
+	if err == nil || stalled {
+		// The spec was acted on (or judged impossible): say which generation.
+		mi.Status.ObservedGeneration = mi.Generation
+	}
+	return requeue, err
+}
+
+func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *conditions.Observation) (time.Duration, error) {
+	// The upgrade machine decides which version the control plane runs now:
+	// spec.version only once a bump is planned, approved and under way.
+	step, err := r.upgradeStep(ctx, mi)
+	if err != nil {
+		return 0, err
+	}
+	version := step.ControlPlaneVersion
+	// Bad input stops here, before anything is created or changed: the chart
+	// is rendered with a placeholder webhook CA before trust is touched.
+	draft, err := release.Resolve(mi, version, []byte("placeholder"))
+	if err != nil {
+		return 0, err
+	}
+	if err := r.Installer.Validate(ctx, mi, draft); err != nil {
+		return 0, err
+	}
+	trustOutcome, err := r.Trust.Reconcile(ctx, mi)
+	if err != nil {
+		return 0, err
+	}
+	r.recordTrust(mi, trustOutcome.State, obs)
+
+	want, err := release.Resolve(mi, version, trustOutcome.State.WebhookCABundle)
+	if err != nil {
+		return 0, err
+	}
+	rel, relErr := r.Installer.Reconcile(ctx, mi, want)
+	r.recordRelease(mi, rel, want, obs)
+	if err := r.observeDeployments(ctx, mi, obs); err != nil {
+		return 0, err
+	}
+	if err := r.observeDataPlane(ctx, mi); err != nil {
+		return 0, err
+	}
+	// The upgrade step is recorded even when the release failed: the machine
+	// turns a failed control-plane upgrade into a rollback on the next pass.
+	if err := r.applyUpgrade(ctx, mi, step); err != nil {
+		return 0, err
+	}
+	recordUpgrade(step, obs)
+	if relErr != nil {
+		return 0, relErr
+	}
+	requeue := min(max(trustOutcome.RecheckAfter, time.Second), ResyncInterval)
+	if step.RecheckAfter > 0 {
+		requeue = min(requeue, step.RecheckAfter)
+	}
+	if step.Action == upgrade.ActionRefuse {
+		return requeue, reconcileerr.Stalledf(step.Reason, "%s", step.Message)
+	}
+	return requeue, nil
+}
+
+// recordUpgrade feeds the upgrade's standing into the conditions.
+func recordUpgrade(step upgrade.Step, obs *conditions.Observation) {
+	st := step.Upgrade
+	if st == nil {
+		return
+	}
+	switch st.Phase {
+	case upgrade.PhaseAwaitingApproval, upgrade.PhaseControlPlane, upgrade.PhaseWave, upgrade.PhaseRollingBack:
+		obs.UpgradeActive, obs.UpgradeReason, obs.UpgradeMessage = true, step.Reason, step.Message
+	case upgrade.PhasePaused, upgrade.PhaseFailed:
+		obs.UpgradeFailedMessage = st.Message
+		if st.LastVerdict != nil && !st.LastVerdict.Passed {
+			obs.UpgradeFailedMessage = fmt.Sprintf("upgrade %s → %s: gate %s failed (%s): %s",
+				st.From, st.To, st.LastVerdict.Gate, st.LastVerdict.Reason, st.LastVerdict.Message)
+		}
+		obs.UpgradeFailedReason = step.Reason
+	}
+}
+
+// Finalize removes what the installation created: the control-plane release
+// and the trust objects. User workloads and namespaces are left alone.
+func (r *Reconciler) Finalize(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	if err := r.Installer.Uninstall(ctx, mi); err != nil {
+		return fmt.Errorf("uninstall control plane: %w", err)
+	}
+	if err := r.Trust.Trust.Cleanup(ctx, mi); err != nil {
+		return fmt.Errorf("remove trust objects: %w", err)
+	}
+	return nil
+}
+
+func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, st *trust.State, obs *conditions.Observation) {
+	now := r.Clock.Now()
+	mi.Status.Trust.Anchor = certStatus(st.Active, st.Source)
+	mi.Status.Trust.Issuer = certStatus(st.Issuer, meshv1.SourceGenerated)
+	mi.Status.Trust.BundleFingerprints = nil
+	for _, c := range st.Bundle {
+		mi.Status.Trust.BundleFingerprints = append(mi.Status.Trust.BundleFingerprints, pki.Fingerprint(c))
+	}
+	obs.TrustObserved = true
+	anchorRenewal := pki.RenewalTime(st.Active.Cert, mi.Spec.Trust.AnchorLifetime().RenewBefore.Duration)
+	if rot := mi.Status.Trust.Rotation; rot != nil {
+		obs.TrustReady, obs.TrustReason = true, meshv1.ReasonRotating
+		obs.TrustMessage = fmt.Sprintf("rotating anchor %s → %s: %s (%d/%d proxies)", short(rot.OldAnchor), short(rot.NewAnchor), rot.Phase, rot.Converged, rot.Total)
+		return
+	}
+	if st.Source == meshv1.SourceUserProvided && !now.Before(anchorRenewal) {
+		// A provided anchor cannot be rotated for the user: say so well before it expires.
+		obs.TrustReady, obs.TrustReason = false, meshv1.ReasonAnchorExpiring
+		obs.TrustMessage = fmt.Sprintf("user-provided trust anchor %s expires at %s; replace the Secret's anchor to rotate it without downtime",
+			short(pki.Fingerprint(st.Active.Cert)), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339))
+		r.event(mi, "Warning", meshv1.ReasonAnchorExpiring, "Check", "%s", obs.TrustMessage)
+		return
+	}
+	obs.TrustReady, obs.TrustReason = true, meshv1.ReasonReady
+	obs.TrustMessage = fmt.Sprintf("anchor %s (%s) valid until %s; issuer %s valid until %s",
+		short(pki.Fingerprint(st.Active.Cert)), st.Source, st.Active.Cert.NotAfter.UTC().Format(time.RFC3339),
+		short(pki.Fingerprint(st.Issuer.Cert)), st.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339))
+}
+
+func (r *Reconciler) recordRelease(mi *meshv1.MeshInstallation, rel *helm.Release, want *release.Desired, obs *conditions.Observation) {
+	if rel == nil {
+		return
+	}
+	obs.ReleaseExists, obs.ReleaseStatus, obs.ReleaseRevision = true, string(rel.Status), rel.Revision
+	obs.ReleaseInSync = rel.Digest == want.Digest
+	if rel.Status == helm.StatusDeployed {
+		mi.Status.InstalledVersion = rel.ChartVersion
+	}
+	st := mi.Status.ControlPlane
+	if st.FailedDigest != "" && rel.LastDeployedRevision > 0 && !obs.ReleaseInSync {
+		obs.UpgradeFailedMessage = fmt.Sprintf("upgrade to %s failed %d time(s); running revision %d (%s)",
+			mi.Spec.Version, st.Failures, rel.LastDeployedRevision, mi.Status.InstalledVersion)
+	}
+}
+
+func (r *Reconciler) observeDeployments(ctx context.Context, mi *meshv1.MeshInstallation, obs *conditions.Observation) error {
+	var deps appsv1.DeploymentList
+	if err := r.Client.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
+		client.MatchingLabels{contract.InstallationLabel: mi.Name}); err != nil {
+		return err
+	}
+	rd := release.ObserveReadiness(deps.Items)
+	obs.DeploymentsSeen, obs.ReadyReplicas, obs.DesiredReplicas, obs.NotReady = rd.Seen, rd.ReadyReplicas, rd.DesiredReplicas, rd.NotReady
+	mi.Status.ControlPlane.ReadyReplicas, mi.Status.ControlPlane.DesiredReplicas = rd.ReadyReplicas, rd.DesiredReplicas
+	return nil
+}
+
+// observeDataPlane counts the meshed pods against the installed mesh version.
+func (r *Reconciler) observeDataPlane(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
+		return err
+	}
+	installed := ""
+	if rel, err := versions.Lookup(mi.Status.InstalledVersion); err == nil {
+		installed = rel.ProxyVersion
+	}
+	s := dataplane.Summarize(pods.Items, installed)
+	dp := meshv1.DataPlaneStatus{MeshedPods: s.MeshedPods, OutdatedProxies: s.OutdatedProxies, NotReadyProxies: s.NotReadyProxies}
+	for _, v := range s.Versions {
+		dp.ProxyVersions = append(dp.ProxyVersions, meshv1.ProxyVersionCount{Version: v.Version, Pods: v.Pods})
+	}
+	mi.Status.DataPlane = dp
+	return nil
+}
+
+func (r *Reconciler) event(mi *meshv1.MeshInstallation, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(mi, nil, eventType, reason, action, note, args...)
+	}
+}
+
+func certStatus(kp *pki.KeyPair, source string) *meshv1.CertificateStatus {
+	return &meshv1.CertificateStatus{
+		Fingerprint: pki.Fingerprint(kp.Cert),
+		NotBefore:   metav1.NewTime(kp.Cert.NotBefore),
+		NotAfter:    metav1.NewTime(kp.Cert.NotAfter),
+		Source:      source,
+	}
+}
+
+func short(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
+}

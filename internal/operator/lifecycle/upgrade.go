@@ -1,0 +1,312 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
+	"github.com/meshkeeper/meshkeeper/internal/operator/release"
+	"github.com/meshkeeper/meshkeeper/internal/operator/upgrade"
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
+	"github.com/meshkeeper/meshkeeper/internal/operator/workload"
+	"github.com/meshkeeper/meshkeeper/internal/pki"
+)
+
+// upgradeStep asks the upgrade machine where the installation stands: which
+// version the control plane must run now and what to do next. It reads the
+// gate only when the machine asks for a reading.
+func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallation) (upgrade.Step, error) {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
+		return upgrade.Step{}, err
+	}
+	var rss appsv1.ReplicaSetList
+	if err := r.Client.List(ctx, &rss); err != nil {
+		return upgrade.Step{}, err
+	}
+	var pdbs policyv1.PodDisruptionBudgetList
+	if err := r.Client.List(ctx, &pdbs); err != nil {
+		return upgrade.Step{}, err
+	}
+	planned := plannedWorkloads(mi.Status.Upgrade)
+	probeNS := ""
+	if upgrade.GatesControlPlane(mi.Status.Upgrade) {
+		probeNS = probeNamespace(pods.Items, planned, mi.Spec.ControlPlane.Namespace)
+	}
+	cp, err := r.controlPlaneFacts(ctx, mi, probeNS)
+	if err != nil {
+		return upgrade.Step{}, err
+	}
+	unmeshed, err := r.unmeshedPods(ctx, pods.Items, planned)
+	if err != nil {
+		return upgrade.Step{}, err
+	}
+	workloads := upgrade.MeshedWorkloads(append(pods.Items, unmeshed...), rss.Items, planned)
+	nsLabels, err := r.namespaceLabels(ctx, workloads)
+	if err != nil {
+		return upgrade.Step{}, err
+	}
+	facts := upgrade.Facts{
+		Now: r.Clock.Now(), Spec: mi.Spec, Upgrade: mi.Status.Upgrade, History: mi.Status.UpgradeHistory,
+		Supported: versions.Supported(), ProxyVersions: versions.ProxyVersions(), ControlPlane: cp,
+		Workloads: workloads, NamespaceLabels: nsLabels, PDBs: pdbs.Items,
+	}
+	step := upgrade.Next(facts)
+	if step.NeedReading {
+		facts.Reading = r.readGate(ctx, mi, step, pods.Items, rss.Items)
+		step = upgrade.Next(facts)
+	}
+	return step, nil
+}
+
+// plannedWorkloads lists the workloads of an upgrade's plan while it runs.
+func plannedWorkloads(st *meshv1.UpgradeStatus) []string {
+	if !upgrade.InProgress(st) {
+		return nil
+	}
+	var keys []string
+	for _, w := range st.Plan {
+		keys = append(keys, w.Workloads...)
+	}
+	return keys
+}
+
+// unmeshedPods reads, while an upgrade runs, the pods without a proxy in the
+// namespaces of meshed and planned workloads: a pod created while the
+// injector failed open is invisible to the meshed-pod cache, yet the upgrade
+// must see it to replace it.
+func (r *Reconciler) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned []string) ([]corev1.Pod, error) {
+	if len(planned) == 0 {
+		return nil, nil
+	}
+	namespaces := upgrade.Namespaces(planned)
+	for _, p := range meshed {
+		if !slices.Contains(namespaces, p.Namespace) {
+			namespaces = append(namespaces, p.Namespace)
+		}
+	}
+	noProxy, err := labels.Parse("!" + contract.ProxyVersionLabel)
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, ns := range namespaces {
+		var list corev1.PodList
+		if err := r.APIReader.List(ctx, &list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: noProxy}); err != nil {
+			return nil, err
+		}
+		out = append(out, list.Items...)
+	}
+	return out, nil
+}
+
+// probeNamespace picks where the injector is probed during an upgrade: a
+// namespace whose workloads the upgrade restarts (their pods are the ones
+// the injector must answer for), "" when it restarts none.
+func probeNamespace(meshed []corev1.Pod, planned []string, controlPlane string) string {
+	if len(planned) == 0 {
+		return ""
+	}
+	for _, ns := range upgrade.Namespaces(planned) {
+		if ns != controlPlane {
+			return ns
+		}
+	}
+	for _, p := range meshed {
+		if p.Namespace != controlPlane {
+			return p.Namespace
+		}
+	}
+	return ""
+}
+
+// controlPlaneFacts observes the control-plane release and Deployments and,
+// while the upgrade gates on the control plane (probeNS set), whether
+// identity issues and the injector answers admission with its proxy.
+func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation, probeNS string) (upgrade.ControlPlane, error) {
+	rel, err := r.Installer.Helm.Get(ctx, mi.Spec.ControlPlane.Namespace, release.ReleaseName)
+	if err != nil || rel == nil {
+		return upgrade.ControlPlane{}, err
+	}
+	st := mi.Status.ControlPlane
+	cp := upgrade.ControlPlane{Version: mi.Status.InstalledVersion}
+	if rel.Status == helm.StatusDeployed {
+		cp.Version = rel.ChartVersion
+	} else if rel.LastDeployedRevision == 0 {
+		cp.Version = ""
+	}
+	cp.Settled = rel.Status == helm.StatusDeployed && st.FailedDigest == ""
+	if st.FailedDigest != "" && st.Failures >= release.MaxAttempts {
+		cp.Failed, cp.Problem = true, fmt.Sprintf("control-plane release failed %d times", st.Failures)
+	}
+	// Read past the cache: right after a Helm upgrade or rollback the cache can
+	// still hold the previous, fully available Deployments, and a gate passed
+	// on them would let workloads restart against the old injector.
+	var deps appsv1.DeploymentList
+	if err := r.APIReader.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
+		client.MatchingLabels{contract.InstallationLabel: mi.Name}); err != nil {
+		return cp, err
+	}
+	rd := release.ObserveReadiness(deps.Items)
+	cp.Ready = rd.Seen > 0 && len(rd.NotReady) == 0
+	if !cp.Ready && !cp.Failed {
+		cp.Problem = fmt.Sprintf("control-plane Deployments not available: %v", rd.NotReady)
+	}
+	if cp.Ready && probeNS != "" {
+		if err := r.probeControlPlane(ctx, mi, probeNS, versions.ProxyVersions()[cp.Version]); err != nil {
+			cp.Ready, cp.Problem = false, err.Error()
+		}
+	}
+	return cp, nil
+}
+
+// probeControlPlane is the rest of the control-plane gate: the identity
+// service issues a certificate that verifies to the published bundle, and the
+// injector answers admission with the wanted proxy.
+func (r *Reconciler) probeControlPlane(ctx context.Context, mi *meshv1.MeshInstallation, probeNS, wantProxy string) error {
+	cpNS := mi.Spec.ControlPlane.Namespace
+	if r.Identity != nil {
+		var cm corev1.ConfigMap
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpNS, Name: contract.TrustRootsConfigMap}, &cm); err != nil {
+			return fmt.Errorf("trust bundle: %w", err)
+		}
+		roots, err := pki.ParseCertificates([]byte(cm.Data[contract.TrustRootsKey]))
+		if err != nil {
+			return fmt.Errorf("trust bundle: %w", err)
+		}
+		if err := r.Identity.Probe(ctx, cpNS, mi.Spec.Trust.TrustDomain, roots); err != nil {
+			return err
+		}
+	}
+	if r.Injector != nil {
+		return r.Injector.Probe(ctx, probeNS, wantProxy)
+	}
+	return nil
+}
+
+func (r *Reconciler) namespaceLabels(ctx context.Context, workloads []upgrade.Workload) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for _, w := range workloads {
+		if _, ok := out[w.Namespace]; ok {
+			continue
+		}
+		var ns corev1.Namespace
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: w.Namespace}, &ns); err != nil {
+			return nil, client.IgnoreNotFound(err)
+		}
+		out[w.Namespace] = ns.Labels
+	}
+	return out, nil
+}
+
+// readGate reads the gate source over the workloads a step asked about.
+func (r *Reconciler) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step upgrade.Step, pods []corev1.Pod, rss []appsv1.ReplicaSet) upgrade.Reading {
+	gate := &meshv1.GateSpec{}
+	if mi.Spec.Upgrade != nil && mi.Spec.Upgrade.Gate != nil {
+		gate = mi.Spec.Upgrade.Gate
+	}
+	if gate.Source == meshv1.GateSourcePrometheus && gate.Prometheus != nil {
+		src, err := upgrade.NewPrometheusSource(gate.Prometheus, nil)
+		if err != nil {
+			return upgrade.Reading{Err: err}
+		}
+		m, err := src.Measure(ctx, upgrade.Namespaces(step.ReadScope), step.ReadWindow, r.Clock.Now())
+		if err != nil {
+			return upgrade.Reading{Err: err}
+		}
+		return upgrade.Reading{Window: &m}
+	}
+	inScope := map[string]bool{}
+	for _, k := range step.ReadScope {
+		inScope[k] = true
+	}
+	owners := workload.ReplicaSetOwners(ctx, r.Client)
+	var scoped []corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && inScope[workload.OwnerKey(p, owners)] {
+			scoped = append(scoped, *p)
+		}
+	}
+	traffic, err := upgrade.SumReports(r.Proxies.Scrape(ctx, scoped))
+	if err != nil {
+		return upgrade.Reading{Err: err}
+	}
+	return upgrade.Reading{Counters: &traffic}
+}
+
+// applyUpgrade performs the step's restarts, then records it in status and
+// events. Restarting before the status write is what makes a crash repeat an
+// idempotent restart instead of losing it.
+func (r *Reconciler) applyUpgrade(ctx context.Context, mi *meshv1.MeshInstallation, step upgrade.Step) error {
+	if step.Action == upgrade.ActionRestartWorkloads {
+		for _, key := range step.Restart {
+			if err := workload.Restart(ctx, r.Client, key, step.RestartAt); err != nil {
+				return err
+			}
+		}
+		if len(step.Restart) > 0 {
+			r.event(mi, "Normal", "WorkloadsRestarted", "Restart", "Restarted %v onto the %s proxy", step.Restart, upgradeTarget(step))
+		}
+		var evicted []string
+		for _, pod := range step.Evict {
+			gone, err := workload.Evict(ctx, r.Client, pod)
+			if err != nil {
+				return err
+			}
+			if gone {
+				evicted = append(evicted, pod)
+			}
+		}
+		if len(evicted) > 0 {
+			r.event(mi, "Warning", "PodsEvicted", "Evict", "Evicted %v: restarted off the %s proxy (the injector did not answer, or an old one did)", evicted, upgradeTarget(step))
+		}
+	}
+	before := mi.Status.Upgrade
+	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History
+	if now := step.Upgrade; now != nil && (before == nil || before.Phase != now.Phase || before.CurrentWave != now.CurrentWave || before.Step != now.Step) {
+		r.event(mi, "Normal", "Upgrade"+now.Phase, string(step.Action), "%s", step.Message)
+	}
+	if v := step.Verdict; v != nil {
+		kind := "Normal"
+		if !v.Passed {
+			kind = "Warning"
+		}
+		r.event(mi, kind, "Gate"+v.Reason, "Judge", "Gate %s: %s", v.Gate, v.Message)
+	}
+	return nil
+}
+
+func upgradeTarget(step upgrade.Step) string {
+	if step.Upgrade == nil {
+		return ""
+	}
+	if step.Upgrade.Phase == upgrade.PhaseRollingBack {
+		return step.Upgrade.From
+	}
+	return step.Upgrade.To
+}
+
+// Paused records a halted upgrade while spec.paused stops everything else:
+// the machine clears the step clock, so the pause never eats a deadline. It
+// acts on nothing.
+func (r *Reconciler) Paused(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	if mi.Status.Upgrade == nil {
+		return nil
+	}
+	step, err := r.upgradeStep(ctx, mi)
+	if err != nil {
+		return err
+	}
+	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History
+	return nil
+}
