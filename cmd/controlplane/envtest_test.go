@@ -172,8 +172,10 @@ func TestIdentityAndDiscoveryAgainstAPIServer(t *testing.T) {
 	anchors := first.pool()
 	idClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs: anchors, ServerName: contract.IdentityServiceName + "." + cpNS + ".svc"}}}
+	var lastKey *ecdsa.PrivateKey // the key of the last certify call, for a client certificate
 	certify := func(tok string) (int, []*x509.Certificate) {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		lastKey = key
 		csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
 		body, _ := json.Marshal(contract.CertifyRequest{
 			CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Token: tok})
@@ -251,8 +253,24 @@ func TestIdentityAndDiscoveryAgainstAPIServer(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
-		discClient := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{
-			RootCAs: anchors, ServerName: contract.DiscoveryServiceName + "." + cpNS + ".svc"}}}
+		discTLS := &tls.Config{RootCAs: anchors, ServerName: contract.DiscoveryServiceName + "." + cpNS + ".svc"}
+		anonymous := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: discTLS.Clone()}}
+		if resp, err := anonymous.Get("https://" + discAddr + contract.DiscoveryPath); err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a caller without a workload certificate: %v %v, want 401", err, resp)
+		} else {
+			resp.Body.Close()
+		}
+		// A proxy presents the certificate the identity service issued it.
+		status, chain := certify(token(contract.IdentityTokenAudience))
+		if status != http.StatusOK {
+			t.Fatalf("certify for a client certificate: %d", status)
+		}
+		clientCert := tls.Certificate{PrivateKey: lastKey}
+		for _, c := range chain {
+			clientCert.Certificate = append(clientCert.Certificate, c.Raw)
+		}
+		discTLS.Certificates = []tls.Certificate{clientCert}
+		discClient := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: discTLS}}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+discAddr+contract.DiscoveryPath, nil)
 		resp, err := discClient.Do(req)
 		if err != nil {

@@ -67,4 +67,10 @@ func TestParseIdentityFlags(t *testing.T) {
 	if _, err := parseIdentityFlags(append(args, "--leaf-ttl=5s")); err == nil {
 		t.Fatal("a leaf TTL under a minute must be refused")
 	}
+	if _, err := parseIdentityFlags(append(args, "--leaf-ttl=169h")); err == nil {
+		t.Fatal("a leaf TTL above the documented maximum (168h) must be refused")
+	}
+	if _, err := parseIdentityFlags(append(args, "--leaf-ttl=168h")); err != nil {
+		t.Fatalf("the maximum itself is allowed: %v", err)
+	}
 }

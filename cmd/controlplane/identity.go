@@ -44,6 +44,8 @@ func parseIdentityFlags(args []string) (identityFlags, error) {
 		return f, errors.New("--namespace is required")
 	case f.leafTTL < time.Minute:
 		return f, errors.New("--leaf-ttl must be at least 1m")
+	case f.leafTTL > identity.MaxLeafTTL:
+		return f, fmt.Errorf("--leaf-ttl must be at most %s", identity.MaxLeafTTL)
 	case f.defaultMTLSMode != contract.MTLSPermissive && f.defaultMTLSMode != contract.MTLSStrict:
 		return f, fmt.Errorf("--default-mtls-mode must be %s or %s", contract.MTLSPermissive, contract.MTLSStrict)
 	}
@@ -78,7 +80,10 @@ func runIdentity(ctx context.Context, log *slog.Logger, args []string) error {
 	watcher := discovery.NewWatcher(client, snapshots, discovery.WatcherConfig{
 		TrustDomain: f.trustDomain, DefaultMTLSMode: f.defaultMTLSMode, Logger: log,
 	})
-	stream, err := discovery.NewStreamHandler(snapshots, discovery.StreamConfig{Logger: log, Registerer: reg})
+	// Only mesh proxies may watch: they present the workload certificate this
+	// very service issued, verified against the published anchors.
+	auth := discovery.MeshCertAuthenticator{Roots: issuers.Roots, TrustDomain: f.trustDomain, Now: time.Now}
+	stream, err := discovery.NewStreamHandler(snapshots, discovery.StreamConfig{Auth: auth, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -103,7 +108,9 @@ func runIdentity(ctx context.Context, log *slog.Logger, args []string) error {
 	g.Go(func() error { advertiseIssuer(ctx, issuers, snapshots, log); return nil })
 	getCert := idServer.ServingCert().GetCertificate
 	g.Go(func() error { return serve(ctx, f.identityListen, tlsServer(idServer.Handler(), getCert)) })
-	g.Go(func() error { return serve(ctx, f.discoveryListen, tlsServer(stream.Handler(), getCert)) })
+	discoverySrv := tlsServer(stream.Handler(), getCert)
+	discoverySrv.TLSConfig.ClientAuth = discovery.ServerClientAuth
+	g.Go(func() error { return serve(ctx, f.discoveryListen, discoverySrv) })
 	g.Go(func() error { return serve(ctx, f.adminListen, adminServer(reg, ready)) })
 	return g.Wait()
 }

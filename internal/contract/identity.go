@@ -23,3 +23,9 @@ type CertifyResponse struct {
 func SPIFFEID(trustDomain, namespace, serviceAccount string) string {
 	return "spiffe://" + trustDomain + "/ns/" + namespace + "/sa/" + serviceAccount
 }
+
+// MaxLeafTTL is the longest workload certificate lifetime the identity service
+// issues (Helm value identity.leafTTL). A leaf cannot be revoked, so its
+// lifetime is how long a stolen key stays useful; a week also stays inside the
+// default issuer renewal window (168h), so no leaf outlives a rotation.
+const MaxLeafTTL = 7 * 24 * time.Hour

@@ -23,6 +23,23 @@ const (
 	reconnectMax  = 10 * time.Second
 )
 
+// certPoll is how often a starting proxy checks for its first certificate;
+// it comes within milliseconds, and discovery must follow at once.
+const certPoll = 20 * time.Millisecond
+
+// awaitCertificate waits for the workload certificate, since discovery serves
+// only callers that present one: asking without it would only be refused.
+func (c *Client) awaitCertificate(ctx context.Context) error {
+	for c.Certs != nil && c.Certs.Current() == nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.Clock.After(certPoll):
+		}
+	}
+	return nil
+}
+
 // StaleAfter is how long a stream may stay silent (no snapshot, no
 // keep-alive newline) before it is considered dead and reopened.
 const StaleAfter = 3 * contract.DiscoveryKeepAlive
@@ -70,6 +87,9 @@ func (c *Client) stream(ctx context.Context) (int, error) {
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return 0, fmt.Errorf("discovery address %q: %w", c.Addr, err)
+	}
+	if err := c.awaitCertificate(ctx); err != nil {
+		return 0, err
 	}
 	dial := c.DialContext
 	if dial == nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	discoverysvc "github.com/meshkeeper/meshkeeper/internal/controlplane/discovery"
@@ -22,7 +23,9 @@ import (
 func TestAgainstRealDiscoveryService(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := discoverysvc.NewBroadcaster()
-	h, err := discoverysvc.NewStreamHandler(b, discoverysvc.StreamConfig{Logger: quiet})
+	ca := testpki.NewCA(t, "anchor")
+	auth := discoverysvc.MeshCertAuthenticator{Roots: ca.Pool, TrustDomain: "cluster.local", Now: time.Now}
+	h, err := discoverysvc.NewStreamHandler(b, discoverysvc.StreamConfig{Auth: auth, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +37,10 @@ func TestAgainstRealDiscoveryService(t *testing.T) {
 	if _, err := b.Publish(snap(1, podIP)); err != nil {
 		t.Fatal(err)
 	}
-	ca := testpki.NewCA(t, "anchor")
 	srv := httptest.NewUnstartedServer(h.Handler())
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*ca.Leaf(t, "", contract.DiscoveryServiceName+".meshkeeper.svc")}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*ca.Leaf(t, "", contract.DiscoveryServiceName+".meshkeeper.svc")},
+		ClientAuth: discoverysvc.ServerClientAuth}
 	srv.StartTLS()
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
@@ -45,6 +48,7 @@ func TestAgainstRealDiscoveryService(t *testing.T) {
 	store := &discovery.Store{}
 	c := &discovery.Client{
 		Addr: contract.DiscoveryServiceName + ".meshkeeper.svc:" + port, Roots: testpki.Static{Roots: ca.Pool()},
+		Certs: testpki.Static{Cert: ca.Leaf(t, "spiffe://cluster.local/ns/app/sa/web")},
 		Store: store, Clock: clock.Real{}, Log: quiet,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())

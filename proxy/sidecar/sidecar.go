@@ -36,6 +36,8 @@ import (
 // before treating the connection as opaque (server-first protocols).
 const DefaultDetectTimeout = time.Second
 
+var errNoDiscoveryYet = errors.New("no discovery snapshot yet")
+
 // Certs is the workload certificate source plus its issuer fingerprint.
 type Certs interface {
 	tlsid.CertSource
@@ -128,6 +130,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 		if o.Certs.Current() == nil {
 			return tlsid.ErrNoCertificate
+		}
+		// Until the first snapshot, every mesh destination would look
+		// unmeshed and get plaintext, which a strict peer refuses.
+		if ownDiscovery && o.Discovery.Revision() == 0 {
+			return errNoDiscoveryYet
 		}
 		return nil
 	}

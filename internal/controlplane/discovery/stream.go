@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,8 +18,20 @@ const writeTimeout = 30 * time.Second
 // keepAliveLine is written when nothing changed for a keep-alive interval.
 var keepAliveLine = []byte("\n")
 
+// Watcher caps. A proxy keeps one stream (two while it reconnects), so a pod
+// address needs few; the total bounds what a flood of authenticated callers costs.
+const (
+	DefaultMaxWatchers      = 10000
+	DefaultMaxWatchersPerIP = 4
+)
+
 // StreamConfig configures the stream handler.
 type StreamConfig struct {
+	// Auth is required: discovery tells every meshed pod's address and
+	// identity, so only mesh members may watch.
+	Auth Authenticator
+	// MaxWatchers and MaxWatchersPerIP default to the constants above.
+	MaxWatchers, MaxWatchersPerIP int
 	// KeepAlive defaults to contract.DiscoveryKeepAlive.
 	KeepAlive time.Duration
 	// Clock defaults to the real clock.
@@ -33,10 +46,21 @@ type StreamHandler struct {
 	cfg      StreamConfig
 	b        *Broadcaster
 	watchers prometheus.Gauge
+	refused  *prometheus.CounterVec
+	slots    *slots
 }
 
 // NewStreamHandler builds the handler and registers its metrics.
 func NewStreamHandler(b *Broadcaster, cfg StreamConfig) (*StreamHandler, error) {
+	if cfg.Auth == nil {
+		return nil, errors.New("discovery: an Authenticator is required")
+	}
+	if cfg.MaxWatchers <= 0 {
+		cfg.MaxWatchers = DefaultMaxWatchers
+	}
+	if cfg.MaxWatchersPerIP <= 0 {
+		cfg.MaxWatchersPerIP = DefaultMaxWatchersPerIP
+	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = contract.DiscoveryKeepAlive
 	}
@@ -53,10 +77,17 @@ func NewStreamHandler(b *Broadcaster, cfg StreamConfig) (*StreamHandler, error) 
 		Name: "meshkeeper_discovery_watchers",
 		Help: "Discovery streams open now.",
 	})
-	if err := cfg.Registerer.Register(watchers); err != nil {
-		return nil, err
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshkeeper_discovery_refused_total",
+		Help: "Discovery watch requests refused, by reason.",
+	}, []string{"reason"})
+	for _, c := range []prometheus.Collector{watchers, refused} {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, err
+		}
 	}
-	return &StreamHandler{cfg: cfg, b: b, watchers: watchers}, nil
+	return &StreamHandler{cfg: cfg, b: b, watchers: watchers, refused: refused,
+		slots: newSlots(cfg.MaxWatchers, cfg.MaxWatchersPerIP)}, nil
 }
 
 // Handler routes GET contract.DiscoveryPath.
@@ -68,6 +99,18 @@ func (h *StreamHandler) Handler() http.Handler {
 
 // ServeHTTP streams the latest snapshot, then each newer one, until the client leaves.
 func (h *StreamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, err := h.cfg.Auth.Authenticate(r)
+	if err != nil {
+		h.refuse(w, r, "unauthenticated", http.StatusUnauthorized, err)
+		return
+	}
+	release, err := h.slots.take(remoteIP(r.RemoteAddr))
+	if err != nil {
+		h.refuse(w, r, "too_many_watchers", http.StatusTooManyRequests, err)
+		return
+	}
+	defer release()
+	h.cfg.Logger.Debug("discovery watcher opened", "remote", r.RemoteAddr, "identity", id)
 	notify, cancel := h.b.Subscribe()
 	defer cancel()
 	latest := h.b.Latest()
@@ -113,4 +156,11 @@ func (h *StreamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// refuse answers a refused watch and counts it.
+func (h *StreamHandler) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
+	h.refused.WithLabelValues(reason).Inc()
+	h.cfg.Logger.Info("discovery watch refused", "remote", r.RemoteAddr, "reason", reason, "error", err)
+	http.Error(w, err.Error(), code)
 }

@@ -25,6 +25,11 @@ import (
 
 var quiet = slog.New(slog.DiscardHandler)
 
+// anyone is an Authenticator for tests about streaming, not about callers.
+type anyone struct{}
+
+func (anyone) Authenticate(*http.Request) (string, error) { return "spiffe://cluster.local/ns/t/sa/t", nil }
+
 // startStream serves h over HTTPS with HTTP/2, as in production.
 func startStream(t *testing.T, h *StreamHandler) *httptest.Server {
 	t.Helper()
@@ -74,7 +79,7 @@ func (s *streamReader) next(t *testing.T) contract.DiscoverySnapshot {
 }
 
 func TestStreamNotReadyBeforeFirstSnapshot(t *testing.T) {
-	h, err := NewStreamHandler(NewBroadcaster(), StreamConfig{Logger: quiet})
+	h, err := NewStreamHandler(NewBroadcaster(), StreamConfig{Auth: anyone{}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +100,7 @@ func TestStreamKeepAlive(t *testing.T) {
 	if _, err := b.Publish(contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{}}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewStreamHandler(b, StreamConfig{Clock: clk, KeepAlive: time.Second, Logger: quiet})
+	h, err := NewStreamHandler(b, StreamConfig{Auth: anyone{}, Clock: clk, KeepAlive: time.Second, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +143,8 @@ func TestWatcherStreamsSnapshotsToManyWatchers(t *testing.T) {
 		func(context.Context) (bool, error) { return w.Synced(), nil }); err != nil {
 		t.Fatal("watcher never synced")
 	}
-	h, err := NewStreamHandler(b, StreamConfig{Logger: quiet})
+	// Every watcher here comes from 127.0.0.1; the per-address cap is not under test.
+	h, err := NewStreamHandler(b, StreamConfig{Auth: anyone{}, Logger: quiet, MaxWatchersPerIP: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +314,7 @@ func TestStreamDeliversIssuerChange(t *testing.T) {
 	if _, err := b.Publish(contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{}}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewStreamHandler(b, StreamConfig{Logger: quiet})
+	h, err := NewStreamHandler(b, StreamConfig{Auth: anyone{}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ const (
 	reasonReviewFailed    = "review_failed"
 	reasonNoIssuer        = "no_issuer"
 	reasonSignFailed      = "sign_failed"
+	reasonRateLimited     = "rate_limited"
 )
 
 // issuerCollector reports the issuer in use at scrape time, so the operator

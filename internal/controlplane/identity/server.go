@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
@@ -20,6 +21,13 @@ import (
 
 // MaxRequestBytes bounds a certify request; a P-256 CSR plus a token fit in a few KiB.
 const MaxRequestBytes = 64 << 10
+
+// MaxLeafTTL is the longest workload certificate lifetime the service issues.
+const MaxLeafTTL = contract.MaxLeafTTL
+
+// DefaultBodyTimeout bounds how long a caller may take to send its request
+// body, so slow senders cannot hold connections and goroutines.
+const DefaultBodyTimeout = 10 * time.Second
 
 // Config configures a Server. Reviewer and Issuer are required.
 type Config struct {
@@ -36,6 +44,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil uses a private registry.
 	Registerer prometheus.Registerer
+	// CallerRate and CallerBurst limit certify requests per caller address;
+	// zero uses DefaultCallerRate and DefaultCallerBurst.
+	CallerRate  rate.Limit
+	CallerBurst int
+	// BodyTimeout defaults to DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // Server answers certify requests over HTTPS with a certificate it issues itself.
@@ -43,6 +57,7 @@ type Server struct {
 	cfg     Config
 	serving *ServingCert
 	metrics *metrics
+	callers *callerLimiter
 }
 
 // NewServer validates cfg and builds a Server.
@@ -52,6 +67,18 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.TrustDomain == "" || cfg.LeafTTL <= 0 {
 		return nil, errors.New("identity: TrustDomain and a positive LeafTTL are required")
+	}
+	if cfg.LeafTTL > MaxLeafTTL {
+		return nil, fmt.Errorf("identity: LeafTTL %s is above the maximum %s", cfg.LeafTTL, MaxLeafTTL)
+	}
+	if cfg.CallerRate <= 0 {
+		cfg.CallerRate = DefaultCallerRate
+	}
+	if cfg.CallerBurst <= 0 {
+		cfg.CallerBurst = DefaultCallerBurst
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -70,6 +97,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		serving: NewServingCert(cfg.Issuer, cfg.Clock, cfg.LeafTTL, cfg.ServingDNSNames),
 		metrics: m,
+		callers: newCallerLimiter(cfg.CallerRate, cfg.CallerBurst),
 	}, nil
 }
 
@@ -125,7 +153,10 @@ type httpError struct {
 }
 
 func (s *Server) certify(w http.ResponseWriter, r *http.Request) {
-	resp, herr := s.handleCertify(r)
+	resp, herr := s.admit(w, r)
+	if herr == nil {
+		resp, herr = s.handleCertify(r)
+	}
 	if herr != nil {
 		s.metrics.refused.WithLabelValues(herr.reason).Inc()
 		s.cfg.Logger.Info("certify refused", "remote", r.RemoteAddr, "status", herr.status, "reason", herr.reason, "error", herr.err)
@@ -135,6 +166,22 @@ func (s *Server) certify(w http.ResponseWriter, r *http.Request) {
 	s.metrics.issued.Inc()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// admit refuses a caller over its rate before any work (a TokenReview costs
+// the API server), and bounds how long the body may take to arrive.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*contract.CertifyResponse, *httpError) {
+	now := s.cfg.Clock.Now()
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if !s.callers.allow(host, now) {
+		return nil, &httpError{http.StatusTooManyRequests, reasonRateLimited, errors.New("too many certify requests from this address; retry later")}
+	}
+	// Real time, not the injected clock: this is a socket deadline.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	return nil, nil
 }
 
 func (s *Server) handleCertify(r *http.Request) (*contract.CertifyResponse, *httpError) {

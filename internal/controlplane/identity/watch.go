@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -159,4 +160,25 @@ func (w *IssuerWatcher) update(change func()) {
 		w.cfg.Logger.Info("issuer adopted", "fingerprint", verdict.Issuer.Fingerprint,
 			"subject", verdict.Issuer.Cert.Subject.String(), "notAfter", verdict.Issuer.Cert.NotAfter, "reason", verdict.Reason)
 	}
+}
+
+// Roots is the pool a mesh client certificate must chain to: the published
+// bundle (every anchor, so both sides of a rotation are accepted), or, while
+// none is readable, the current issuer's own chain. Nil before either is known.
+func (w *IssuerWatcher) Roots() *x509.CertPool {
+	w.mu.Lock()
+	bundle := w.bundle
+	w.mu.Unlock()
+	if bundle.Known {
+		return bundle.Roots
+	}
+	issuer := w.Current()
+	if issuer == nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	for _, c := range issuer.Chain {
+		pool.AddCert(c)
+	}
+	return pool
 }

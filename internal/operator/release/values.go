@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
 
@@ -52,7 +54,28 @@ func Values(mi *meshv1.MeshInstallation, rel versions.Release, webhookCABundle [
 		"proxyVersion": rel.ProxyVersion,
 		"injector":     map[string]any{"caBundle": base64.StdEncoding.EncodeToString(webhookCABundle)},
 	}
+	if err := checkLeafTTL(out); err != nil {
+		return nil, err
+	}
 	return merge(out, protected), nil
+}
+
+// checkLeafTTL refuses an identity.leafTTL the control plane would refuse at
+// start, so the mistake stalls the installation before anything rolls out.
+func checkLeafTTL(values map[string]any) error {
+	id, _ := values["identity"].(map[string]any)
+	raw, ok := id["leafTTL"].(string)
+	if !ok {
+		return nil // absent: the chart default; another type: the schema says so
+	}
+	ttl, err := time.ParseDuration(raw)
+	if err != nil {
+		return fmt.Errorf("identity.leafTTL %q: %w", raw, err)
+	}
+	if ttl < time.Minute || ttl > contract.MaxLeafTTL {
+		return fmt.Errorf("identity.leafTTL %s must be between 1m and %s", raw, contract.MaxLeafTTL)
+	}
+	return nil
 }
 
 // userValues parses spec.controlPlane.values; it must be a JSON object.

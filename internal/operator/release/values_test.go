@@ -88,6 +88,17 @@ func TestValuesRejectsNonObject(t *testing.T) {
 	}
 }
 
+func TestValuesCheckLeafTTL(t *testing.T) {
+	rel, _ := versions.Lookup("0.1.0")
+	for raw, ok := range map[string]bool{"24h": true, "168h": true, "1m": true, "169h": false, "30s": false, "1y": false} {
+		mi := baseInstallation()
+		mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"identity":{"leafTTL":"` + raw + `"}}`)}
+		if _, err := Values(mi, rel, nil); (err == nil) != ok {
+			t.Errorf("leafTTL %s: err = %v, want accepted=%v", raw, err, ok)
+		}
+	}
+}
+
 func TestDigestStableAndSensitive(t *testing.T) {
 	a, _ := Digest("chart", map[string]any{"x": 1, "y": map[string]any{"z": "a"}})
 	b, _ := Digest("chart", map[string]any{"y": map[string]any{"z": "a"}, "x": 1})
