@@ -28,7 +28,9 @@ var quiet = slog.New(slog.DiscardHandler)
 // anyone is an Authenticator for tests about streaming, not about callers.
 type anyone struct{}
 
-func (anyone) Authenticate(*http.Request) (string, error) { return "spiffe://cluster.local/ns/t/sa/t", nil }
+func (anyone) Authenticate(*http.Request) (string, error) {
+	return "spiffe://cluster.local/ns/t/sa/t", nil
+}
 
 // startStream serves h over HTTPS with HTTP/2, as in production.
 func startStream(t *testing.T, h *StreamHandler) *httptest.Server {

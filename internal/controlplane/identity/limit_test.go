@@ -78,4 +78,3 @@ func TestLeafTTLAboveMaximumIsRefused(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming the maximum", err)
 	}
 }
-
