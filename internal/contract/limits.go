@@ -113,3 +113,24 @@ func parseDuration(s string, lo, hi time.Duration, dst *time.Duration) error {
 	*dst = d
 	return nil
 }
+
+// WithDefaults fills the limits left zero with DefaultProxyLimits.
+func (l ProxyLimits) WithDefaults() ProxyLimits {
+	d := DefaultProxyLimits
+	if l.MaxConnections == 0 {
+		l.MaxConnections = d.MaxConnections
+	}
+	if l.HeaderTimeout == 0 {
+		l.HeaderTimeout = d.HeaderTimeout
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
+	if l.TCPIdleTimeout == 0 {
+		l.TCPIdleTimeout = d.TCPIdleTimeout
+	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	return l
+}

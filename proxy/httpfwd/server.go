@@ -46,8 +46,11 @@ type Config struct {
 	Upstream *upstream.Transports
 	// Fault, when set and returning true, answers a request with 503 itself.
 	Fault func() bool
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Limits bound header reading, idleness and header size (zero fields:
+	// contract.DefaultProxyLimits).
+	Limits contract.ProxyLimits
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Server serves HTTP on connections handed to it by a listener loop.
@@ -78,6 +81,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	s := &Server{cfg: cfg, ln: newConnListener(&net.TCPAddr{})}
 	var transport http.RoundTripper = cfg.Upstream
 	if cfg.Direction == contract.DirectionOutbound {
@@ -123,6 +127,9 @@ func New(cfg Config) *Server {
 		Handler:                      s,
 		Protocols:                    protocols,
 		DisableGeneralOptionsHandler: true, // "OPTIONS *" belongs to the app
+		ReadHeaderTimeout:            cfg.Limits.HeaderTimeout,
+		IdleTimeout:                  cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:               cfg.Limits.MaxHeaderBytes,
 		ErrorLog:                     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if ic, ok := c.(*infoConn); ok {

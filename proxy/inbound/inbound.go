@@ -37,7 +37,11 @@ type Proxy struct {
 	HTTP          *httpfwd.Server
 	Metrics       *metrics.Metrics
 	DetectTimeout time.Duration
-	Log           *slog.Logger
+	// Limits caps the listener's connections and the relay's idleness
+	// (HTTP has its own, in HTTP).
+	Limits contract.ProxyLimits
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // HTTPRoute sends every inbound request to the application on the port the
@@ -46,7 +50,7 @@ func HTTPRoute(ci httpfwd.ConnInfo) discovery.Target { return discovery.Target{A
 
 // Serve accepts until ctx ends or ln fails.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	return accept.Loop(ctx, ln, p.handle)
+	return accept.Loop(ctx, ln, p.Limits.MaxConnections, p.Log, p.handle)
 }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
@@ -99,7 +103,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		_ = stream.Close()
 		return
 	}
-	relay.Pipe(stream, app)
+	relay.Pipe(stream, app, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
 }
 
 func (p *Proxy) terminate(ctx context.Context, conn net.Conn) (*tls.Conn, string, error) {

@@ -31,7 +31,11 @@ type Proxy struct {
 	HTTP          *httpfwd.Server
 	Metrics       *metrics.Metrics
 	DetectTimeout time.Duration
-	Log           *slog.Logger
+	// Limits caps the listener's connections and the relay's idleness
+	// (HTTP has its own, in HTTP).
+	Limits contract.ProxyLimits
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // HTTPRoute is the per-request routing rule the outbound HTTP server uses.
@@ -41,7 +45,7 @@ func HTTPRoute(resolve func(netip.AddrPort) discovery.Target) func(httpfwd.ConnI
 
 // Serve accepts until ctx ends or ln fails.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	return accept.Loop(ctx, ln, p.handle)
+	return accept.Loop(ctx, ln, p.Limits.MaxConnections, p.Log, p.handle)
 }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
@@ -70,5 +74,5 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		_ = conn.Close()
 		return
 	}
-	relay.Pipe(sniffed, up)
+	relay.Pipe(sniffed, up, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
 }

@@ -109,12 +109,12 @@ func Run(ctx context.Context, o Options) error {
 
 	outHTTP := httpfwd.New(httpfwd.Config{
 		Direction: contract.DirectionOutbound, Metrics: m, Route: outbound.HTTPRoute(o.Discovery.Resolve),
-		Upstream: outTransports, Now: o.Clock.Now, Log: log,
+		Upstream: outTransports, Limits: cfg.Limits, Now: o.Clock.Now, Log: log,
 	})
 	defer outHTTP.Close()
 	inHTTP := httpfwd.New(httpfwd.Config{
 		Direction: contract.DirectionInbound, Metrics: m, Route: inbound.HTTPRoute,
-		Upstream: inTransports, Fault: fault(cfg.FaultFailureRate, o.Random), Now: o.Clock.Now, Log: log,
+		Upstream: inTransports, Fault: fault(cfg.FaultFailureRate, o.Random), Limits: cfg.Limits, Now: o.Clock.Now, Log: log,
 	})
 	defer inHTTP.Close()
 
@@ -135,9 +135,9 @@ func Run(ctx context.Context, o Options) error {
 	defer adminSrv.Close()
 
 	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
-		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionInbound)}
+		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionInbound)}
 	out := &outbound.Proxy{OrigDst: o.OrigDst, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
-		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionOutbound)}
+		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionOutbound)}
 
 	errc := make(chan error, 3)
 	go func() { errc <- in.Serve(ctx, o.Inbound) }()
@@ -181,6 +181,7 @@ func withDefaults(o Options) Options {
 	if o.DetectTimeout == 0 {
 		o.DetectTimeout = DefaultDetectTimeout
 	}
+	o.Config.Limits = o.Config.Limits.WithDefaults()
 	return o
 }
 
