@@ -28,27 +28,29 @@ type ProxyLimits struct {
 	MaxHeaderBytes int
 }
 
-// DefaultProxyLimits fit a sidecar with a 128 MiB memory limit:
+// DefaultProxyLimits fit a sidecar with a 128 MiB memory limit. A
+// connection stalled in its headers holds them about twice (the bytes kept
+// for a hand-off to net/http, and the header parsed so far), so the cap and
+// the header size together bound the attacked proxy's memory: 1000
+// connections trickling 19 KiB of headers held 49 MB of live heap and
+// 104 MiB of RSS (`make bench-slowheaders`, with GOMEMLIMIT as in a 128 MiB
+// pod); with 32 KiB headers it reached the soft limit. So:
 //   - 1000 connections per listener: only the inbound one is reachable from
 //     other pods, and meshed clients multiplex over one connection per peer
-//     proxy. A connection stalled in its headers holds at most about
-//     MaxHeaderBytes twice (read buffer and parsed header) plus a goroutine,
-//     so a full inbound listener stays below about 70 MiB
-//     (`make bench-slowheaders` measures it);
-//   - 10 s to send headers, as the proxy's TLS handshake and typical front
-//     proxies allow;
+//     proxy;
+//   - 16 KiB of headers, HAProxy's default buffer;
+//   - 10 s to send them, as the proxy's TLS handshake allows;
 //   - 5 min of HTTP keep-alive idleness, longer than common client pools
 //     (Go 90 s), so the client, not the proxy, closes idle connections and no
 //     request races a close;
 //   - 1 h of TCP idleness, Envoy's TCP proxy default: database and broker
-//     connections idle for long stretches;
-//   - 32 KiB of headers, nginx's default (4 × 8 KiB buffers).
+//     connections idle for long stretches.
 var DefaultProxyLimits = ProxyLimits{
 	MaxConnections: 1000,
 	HeaderTimeout:  10 * time.Second,
 	IdleTimeout:    5 * time.Minute,
 	TCPIdleTimeout: time.Hour,
-	MaxHeaderBytes: 32 << 10,
+	MaxHeaderBytes: 16 << 10,
 }
 
 // ProxyLimitSetting is one limit: its environment variable, its pod
