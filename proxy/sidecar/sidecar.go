@@ -131,7 +131,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	adminSrv := &http.Server{Handler: admin.Handler(m.Registry, ready, cfg.AppProbes, cfg.PodIP), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin.Handler(m.Registry, ready, cfg.AppProbes, cfg.PodIP),
+		ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout, MaxHeaderBytes: admin.MaxHeaderBytes}
 	defer adminSrv.Close()
 
 	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
@@ -143,7 +144,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { errc <- in.Serve(ctx, o.Inbound) }()
 	go func() { errc <- out.Serve(ctx, o.Outbound) }()
 	go func() {
-		if err := adminSrv.Serve(o.Admin); !errors.Is(err, http.ErrServerClosed) {
+		if err := adminSrv.Serve(admin.Limit(o.Admin, admin.MaxConns, admin.MaxConnsPerIP)); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
