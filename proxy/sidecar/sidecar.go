@@ -51,6 +51,10 @@ type Options struct {
 
 	// Listeners default to the contract ports (outbound on loopback only).
 	Inbound, Outbound, Admin net.Listener
+	// Outbound6 is the outbound listener on ::1, where the IPv6 redirect
+	// sends the app's connections. By default it is opened along with a
+	// default Outbound, when the pod has IPv6.
+	Outbound6 net.Listener
 	// OrigDst defaults to SO_ORIGINAL_DST.
 	OrigDst origdst.Resolver
 	// Certs defaults to an identity client against Config.IdentityAddr.
@@ -140,9 +144,12 @@ func Run(ctx context.Context, o Options) error {
 	out := &outbound.Proxy{OrigDst: o.OrigDst, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
 		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionOutbound)}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- in.Serve(ctx, o.Inbound) }()
 	go func() { errc <- out.Serve(ctx, o.Outbound) }()
+	if o.Outbound6 != nil {
+		go func() { errc <- out.Serve(ctx, o.Outbound6) }()
+	}
 	go func() {
 		if err := adminSrv.Serve(admin.Limit(o.Admin, admin.MaxConns, admin.MaxConnsPerIP)); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
@@ -187,10 +194,19 @@ func withDefaults(o Options) Options {
 }
 
 func listenDefaults(o *Options) error {
+	if o.Outbound == nil && o.Outbound6 == nil {
+		// Without IPv6 in the pod there is no ::1 and nothing to redirect there.
+		if ln, err := net.Listen("tcp6", "[::1]:"+strconv.Itoa(contract.ProxyOutboundPort)); err == nil {
+			o.Outbound6 = ln
+		} else {
+			o.Log.Info("no IPv6 outbound listener", "err", err)
+		}
+	}
 	for _, l := range []struct {
 		ln   *net.Listener
 		addr string
 	}{
+		// ":port" listens on IPv4 and IPv6 alike (IPv4 only without IPv6).
 		{&o.Inbound, ":" + strconv.Itoa(contract.ProxyInboundPort)},
 		{&o.Outbound, "127.0.0.1:" + strconv.Itoa(contract.ProxyOutboundPort)},
 		{&o.Admin, ":" + strconv.Itoa(contract.ProxyAdminPort)},
