@@ -35,13 +35,17 @@ import (
 var (
 	podAddr  = netip.MustParseAddr("fd00:6d6b::2")
 	peerAddr = netip.MustParseAddr("fd00:6d6b::1")
+	// IPv4 too, for the dual-stack listeners' IPv4 side.
+	podAddr4  = netip.MustParseAddr("198.18.66.2")
+	peerAddr4 = netip.MustParseAddr("198.18.66.1")
 )
 
 // TestIPv6RedirectBetweenNamespaces builds two network namespaces joined by
 // a veth pair with IPv6 addresses only, installs proxy-init's rules in the
 // pod's, and shows that IPv6 is redirected as IPv4 is: inbound to the
 // inbound port, outbound to the outbound port (on ::1), the original
-// destinations recovered with IP6T_SO_ORIGINAL_DST, skipped ports and the
+// destinations recovered with IP6T_SO_ORIGINAL_DST (and SO_ORIGINAL_DST for
+// IPv4 on the same dual-stack listener), skipped ports and the
 // proxy's own user left alone, and a strict proxy refusing plaintext to the
 // pod's IPv6 address. Needs root and the ip command.
 func TestIPv6RedirectBetweenNamespaces(t *testing.T) {
@@ -89,6 +93,11 @@ func TestIPv6RedirectBetweenNamespaces(t *testing.T) {
 	t.Run("inbound IPv6 goes to the inbound port", func(t *testing.T) {
 		dialFrom(t, peer, netip.AddrPortFrom(podAddr, 80))
 		expectAccept(t, in, netip.AddrPortFrom(podAddr, 80))
+		expectNoAccept(t, app80)
+	})
+	t.Run("inbound IPv4 goes to the same dual-stack listener", func(t *testing.T) {
+		dialFrom(t, peer, netip.AddrPortFrom(podAddr4, 80))
+		expectAccept(t, in, netip.AddrPortFrom(podAddr4, 80))
 		expectNoAccept(t, app80)
 	})
 	t.Run("inbound skipped port reaches the app", func(t *testing.T) {
@@ -169,11 +178,12 @@ func namespaces(t *testing.T) (pod, peer string) {
 	}
 	ipCmd(t, "link", "add", podIf, "type", "veth", "peer", "name", peerIf)
 	for _, side := range []struct {
-		ns, link string
-		addr     netip.Addr
-	}{{pod, podIf, podAddr}, {peer, peerIf, peerAddr}} {
+		ns, link    string
+		addr, addr4 netip.Addr
+	}{{pod, podIf, podAddr, podAddr4}, {peer, peerIf, peerAddr, peerAddr4}} {
 		ipCmd(t, "link", "set", side.link, "netns", side.ns)
 		ipCmd(t, "-n", side.ns, "addr", "add", side.addr.String()+"/64", "dev", side.link, "nodad")
+		ipCmd(t, "-n", side.ns, "addr", "add", side.addr4.String()+"/24", "dev", side.link)
 		ipCmd(t, "-n", side.ns, "link", "set", side.link, "up")
 		ipCmd(t, "-n", side.ns, "link", "set", "lo", "up")
 	}
