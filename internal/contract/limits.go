@@ -13,8 +13,9 @@ import (
 // annotation (ProxyLimitSettings).
 type ProxyLimits struct {
 	// MaxConnections is the cap on open connections per listener. At the cap
-	// the listener stops accepting; new connections wait in the kernel's
-	// accept queue until one closes.
+	// an idle keep-alive connection is closed to make room; with none idle
+	// the listener stops accepting, and new connections wait in the
+	// kernel's accept queue until one closes.
 	MaxConnections int
 	// HeaderTimeout bounds reading a request's headers (and a small body read
 	// whole), from its first byte; a new connection must send them within it.

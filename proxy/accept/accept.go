@@ -12,38 +12,41 @@ import (
 	"github.com/meshkeeper/meshkeeper/proxy/rawio"
 )
 
+// Idler is implemented by the connections Loop hands out under a cap: an
+// HTTP server marks a connection idle while it waits for the next request
+// on it, so the loop may close it to make room at the cap.
+type Idler interface{ SetIdle(idle bool) }
+
 // Loop hands every accepted connection to handle in its own goroutine until
 // ctx ends (a clean stop) or the listener fails. At most maxConns accepted
 // connections are open at once (0: no cap): a connection holds its slot
-// until it is closed, by whoever owns it then. At the cap the loop stops
-// accepting, so new connections wait in the kernel's accept queue (bounded
-// by the listen backlog) at no cost to the proxy's memory, and are served
-// as slots free, the way HAProxy's maxconn works.
+// until it is closed, by whoever owns it then. At the cap, an idle
+// keep-alive connection (see Idler) is closed to make room, as nginx does,
+// since keep-alive clients would otherwise hold every slot while doing
+// nothing; with none idle the loop stops accepting, so new connections wait
+// in the kernel's accept queue (bounded by the listen backlog) at no cost to
+// the proxy's memory, and are served as slots free, as HAProxy's maxconn.
 func Loop(ctx context.Context, ln net.Listener, maxConns int, log *slog.Logger, handle func(context.Context, net.Conn)) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
-	var slots chan struct{}
+	var s *slots
 	if maxConns > 0 {
-		slots = make(chan struct{}, maxConns)
+		s = &slots{ch: make(chan struct{}, maxConns), idle: map[*slotConn]struct{}{}}
 	}
 	full := false
 	for {
-		if slots != nil {
-			select {
-			case slots <- struct{}{}:
-				full = false
-			default:
+		if s != nil {
+			waited := false
+			if !s.acquire(ctx, func() {
 				if !full && log != nil {
 					// Once per episode of being full, not once per connection.
 					log.Warn("connection cap reached; new connections wait", "listener", ln.Addr().String(), "max_connections", maxConns)
 				}
-				full = true
-				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					return nil
-				}
+				full, waited = true, true
+			}) {
+				return nil
 			}
+			full = full && waited
 		}
 		conn, err := ln.Accept()
 		if err != nil {
@@ -53,11 +56,51 @@ func Loop(ctx context.Context, ln net.Listener, maxConns int, log *slog.Logger, 
 			return err
 		}
 		conn = rawio.Wrap(conn)
-		if slots != nil {
-			conn = &slotConn{Conn: conn, release: func() { <-slots }}
+		if s != nil {
+			conn = &slotConn{Conn: conn, slots: s}
 		}
 		go handle(ctx, conn)
 	}
+}
+
+// slots counts open connections and knows the idle ones.
+type slots struct {
+	ch   chan struct{}
+	mu   sync.Mutex
+	idle map[*slotConn]struct{}
+}
+
+// acquire takes a slot: a free one, else one an idle connection gives up,
+// else the next to free, reporting the wait through onWait. False means
+// ctx ended.
+func (s *slots) acquire(ctx context.Context, onWait func()) bool {
+	select {
+	case s.ch <- struct{}{}:
+		return true
+	default:
+	}
+	if c := s.takeIdle(); c != nil {
+		_ = c.Close() // frees its slot
+	} else {
+		onWait()
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// takeIdle removes and returns an idle connection, if any.
+func (s *slots) takeIdle() *slotConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.idle {
+		delete(s.idle, c)
+		return c
+	}
+	return nil
 }
 
 // slotConn gives its slot back when closed. It forwards what the proxy asks
@@ -65,14 +108,32 @@ func Loop(ctx context.Context, ln net.Listener, maxConns int, log *slog.Logger, 
 // half-closes.
 type slotConn struct {
 	net.Conn
-	release func()
-	once    sync.Once
+	slots  *slots
+	once   sync.Once
+	closed bool // under slots.mu
 }
 
 func (c *slotConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() {
+		c.slots.mu.Lock()
+		c.closed = true
+		delete(c.slots.idle, c)
+		c.slots.mu.Unlock()
+		<-c.slots.ch
+	})
 	return err
+}
+
+// SetIdle marks the connection as waiting for a next request (Idler).
+func (c *slotConn) SetIdle(idle bool) {
+	c.slots.mu.Lock()
+	defer c.slots.mu.Unlock()
+	if idle && !c.closed {
+		c.slots.idle[c] = struct{}{}
+	} else {
+		delete(c.slots.idle, c)
+	}
 }
 
 func (c *slotConn) CloseWrite() error {

@@ -161,7 +161,10 @@ func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
 			if conn.SetReadDeadline(s.cfg.Now().Add(lim.IdleTimeout)) != nil {
 				return nil
 			}
-			if _, err := br.Peek(1); err != nil {
+			info.setIdle(true)
+			_, err := br.Peek(1)
+			info.setIdle(false)
+			if err != nil {
 				return nil
 			}
 		}

@@ -35,6 +35,15 @@ type ConnInfo struct {
 	Mux bool
 	// HTTP2 is true when the connection starts with the HTTP/2 preface.
 	HTTP2 bool
+	// Idle, when set, is told while the connection waits for its next
+	// request (accept.Idler), so its listener may reclaim it at the cap.
+	Idle interface{ SetIdle(idle bool) }
+}
+
+func (ci ConnInfo) setIdle(idle bool) {
+	if ci.Idle != nil {
+		ci.Idle.SetIdle(idle)
+	}
 }
 
 // Config configures one direction's HTTP proxy.
@@ -131,6 +140,11 @@ func New(cfg Config) *Server {
 		IdleTimeout:                  cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:               cfg.Limits.MaxHeaderBytes,
 		ErrorLog:                     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if ic, ok := c.(*infoConn); ok {
+				ic.info.setIdle(st == http.StateIdle)
+			}
+		},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if ic, ok := c.(*infoConn); ok {
 				return context.WithValue(ctx, connInfoKey{}, ic.info)

@@ -73,7 +73,8 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	}
 	// Counting wraps the sniffed stream, so the replayed prefix is counted too.
 	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS))
-	info := httpfwd.ConnInfo{Dst: dst}
+	idler, _ := conn.(accept.Idler) // the listener's slot, reclaimable while idle
+	info := httpfwd.ConnInfo{Dst: dst, Idle: idler}
 	if meshTLS {
 		tc, peer, err := p.terminate(ctx, stream)
 		if err != nil {

@@ -49,6 +49,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
+	idler, _ := conn.(accept.Idler) // the listener's slot, reclaimable while idle
 	dst, err := p.OrigDst.OriginalDst(conn)
 	if err != nil {
 		p.Log.Debug("outbound connection without original destination", "remote", conn.RemoteAddr(), "err", err)
@@ -63,7 +64,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	if proto == detect.HTTP1 || proto == detect.HTTP2 {
-		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2}); err != nil {
+		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2, Idle: idler}); err != nil {
 			_ = conn.Close()
 		}
 		return

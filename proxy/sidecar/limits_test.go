@@ -200,3 +200,35 @@ func countingDial(addr string, n *int) func(ctx context.Context, network, _ stri
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}
 }
+
+// TestConnectionCapReclaimsIdle: at the cap, a keep-alive connection idle
+// between requests is closed to make room, so idle clients cannot hold
+// every slot while a new one waits.
+func TestConnectionCapReclaimsIdle(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		name := map[bool]string{false: "HTTP/1.1 idle", true: "HTTP/2 idle"}[h2]
+		t.Run(name, func(t *testing.T) {
+			p, _ := limitedServer(t, contract.ProxyLimits{MaxConnections: 2})
+			var idle []*http.Client
+			for range 2 {
+				c := clientVia(p.inbound, h2)
+				resp, err := c.Get("http://web/echo")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				idle = append(idle, c) // its connection stays open, idle
+			}
+			third := dial(t, p.inbound)
+			if _, err := io.WriteString(third, getEcho); err != nil {
+				t.Fatal(err)
+			}
+			_ = third.SetReadDeadline(time.Now().Add(3 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(third), nil)
+			if err != nil || resp.StatusCode != http.StatusCreated {
+				t.Fatalf("a new connection while idle ones held the cap: %v %v", resp, err)
+			}
+		})
+	}
+}
