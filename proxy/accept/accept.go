@@ -31,7 +31,7 @@ func Loop(ctx context.Context, ln net.Listener, maxConns int, log *slog.Logger, 
 	defer stop()
 	var s *slots
 	if maxConns > 0 {
-		s = &slots{ch: make(chan struct{}, maxConns), idle: map[*slotConn]struct{}{}}
+		s = &slots{ch: make(chan struct{}, maxConns), idle: map[*slotConn]struct{}{}, turnedIdle: make(chan struct{}, 1)}
 	}
 	full := false
 	for {
@@ -68,27 +68,35 @@ type slots struct {
 	ch   chan struct{}
 	mu   sync.Mutex
 	idle map[*slotConn]struct{}
+	// turnedIdle wakes an acquire waiting at the cap when a connection
+	// turns idle.
+	turnedIdle chan struct{}
 }
 
 // acquire takes a slot: a free one, else one an idle connection gives up,
-// else the next to free, reporting the wait through onWait. False means
-// ctx ended.
+// else the first to come, a connection closing or turning idle; a wait is
+// reported through onWait. False means ctx ended.
 func (s *slots) acquire(ctx context.Context, onWait func()) bool {
 	select {
 	case s.ch <- struct{}{}:
 		return true
 	default:
 	}
-	if c := s.takeIdle(); c != nil {
-		_ = c.Close() // frees its slot
-	} else {
-		onWait()
-	}
-	select {
-	case s.ch <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
+	waiting := false
+	for {
+		if c := s.takeIdle(); c != nil {
+			_ = c.Close() // frees its slot
+		} else if !waiting {
+			onWait()
+			waiting = true
+		}
+		select {
+		case s.ch <- struct{}{}:
+			return true
+		case <-s.turnedIdle:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
@@ -131,6 +139,10 @@ func (c *slotConn) SetIdle(idle bool) {
 	defer c.slots.mu.Unlock()
 	if idle && !c.closed {
 		c.slots.idle[c] = struct{}{}
+		select {
+		case c.slots.turnedIdle <- struct{}{}:
+		default:
+		}
 	} else {
 		delete(c.slots.idle, c)
 	}
