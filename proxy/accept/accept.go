@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/meshkeeper/meshkeeper/proxy/rawio"
 )
 
@@ -71,6 +73,7 @@ type slots struct {
 	// turnedIdle wakes an acquire waiting at the cap when a connection
 	// turns idle.
 	turnedIdle chan struct{}
+	seq        int64 // orders idle marks
 }
 
 // acquire takes a slot: a free one, else one an idle connection gives up,
@@ -100,13 +103,25 @@ func (s *slots) acquire(ctx context.Context, onWait func()) bool {
 	}
 }
 
-// takeIdle removes and returns an idle connection, if any.
+// takeIdle removes and returns the connection idle the longest that has
+// no request waiting in its socket: under load a connection can be marked
+// idle while its next request has arrived but not yet been read, and closing
+// it would reset that request. A connection found with data is no longer
+// counted idle (its server marks it again when it waits next).
 func (s *slots) takeIdle() *slotConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.idle {
-		delete(s.idle, c)
-		return c
+	for len(s.idle) > 0 {
+		var oldest *slotConn
+		for c := range s.idle {
+			if oldest == nil || c.idleSince < oldest.idleSince {
+				oldest = c
+			}
+		}
+		delete(s.idle, oldest)
+		if !oldest.pending() {
+			return oldest
+		}
 	}
 	return nil
 }
@@ -116,9 +131,26 @@ func (s *slots) takeIdle() *slotConn {
 // half-closes.
 type slotConn struct {
 	net.Conn
-	slots  *slots
-	once   sync.Once
-	closed bool // under slots.mu
+	slots     *slots
+	once      sync.Once
+	closed    bool  // under slots.mu
+	idleSince int64 // under slots.mu; a sequence number, larger is later
+}
+
+// pending reports whether bytes wait unread in the socket (or it cannot
+// tell): a peek that neither blocks nor consumes.
+func (c *slotConn) pending() bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	has := true
+	_ = raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		has = n > 0 || (err != nil && !errors.Is(err, unix.EAGAIN))
+	})
+	return has
 }
 
 func (c *slotConn) Close() error {
@@ -138,6 +170,8 @@ func (c *slotConn) SetIdle(idle bool) {
 	c.slots.mu.Lock()
 	defer c.slots.mu.Unlock()
 	if idle && !c.closed {
+		c.slots.seq++
+		c.idleSince = c.slots.seq
 		c.slots.idle[c] = struct{}{}
 		select {
 		case c.slots.turnedIdle <- struct{}{}:
