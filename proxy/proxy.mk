@@ -20,3 +20,10 @@ bench-proxy: ## Loopback latency/CPU/RSS of the proxy pair vs direct and vs HAPr
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchproxy ./proxy/bench/cmd/benchproxy
 	@command -v haproxy >/dev/null || echo "haproxy not installed (apt-get install haproxy): comparison skipped"
 	$(BIN_DIR)/benchproxy $(BENCH_PROXY_ARGS) -out $(BIN_DIR)/bench-proxy.md
+
+BENCH_SLOWHEADERS_ARGS ?= -conns 500 -duration 30s -rate 200
+.PHONY: bench-slowheaders
+bench-slowheaders: ## 500 slow-header connections against a loopback proxy pair: proxy RSS and healthy p50/p99; figures in bin/bench-slowheaders.md.
+	@mkdir -p $(BIN_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchslowheaders ./proxy/bench/cmd/benchslowheaders
+	$(BIN_DIR)/benchslowheaders $(BENCH_SLOWHEADERS_ARGS) -out $(BIN_DIR)/bench-slowheaders.md

@@ -3,7 +3,10 @@
 package admin
 
 import (
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,7 +16,9 @@ import (
 
 // Handler routes the admin paths; ready returns nil once the proxy can serve.
 // probes are the app's HTTP probes moved here by the injector, performed
-// against the app at podIP.
+// against the app at podIP. The port is reachable by every pod, so only
+// what Prometheus and the kubelet need answers from anywhere (Public);
+// anything else answers only on loopback.
 func Handler(reg *prometheus.Registry, ready func() error, probes map[string]contract.AppProbe, podIP string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+contract.AppProbePathPrefix, appProbes(probes, podIP))
@@ -28,5 +33,35 @@ func Handler(reg *prometheus.Registry, ready func() error, probes map[string]con
 	mux.HandleFunc("GET "+contract.LivePath, func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("live\n"))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !Public(r.Method, r.URL.Path, probes) && !fromLoopback(r.RemoteAddr) {
+			http.Error(w, "forbidden: only metrics and probes are served off loopback", http.StatusForbidden)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Public reports whether a request may come from anywhere: a GET (or HEAD)
+// of the metrics, the proxy's probes, or one of the app probes the injector
+// rewrote.
+func Public(method, path string, probes map[string]contract.AppProbe) bool {
+	if method != http.MethodGet && method != http.MethodHead {
+		return false
+	}
+	switch path {
+	case contract.MetricsPath, contract.ReadyPath, contract.LivePath:
+		return true
+	}
+	_, ok := probes[path]
+	return ok && strings.HasPrefix(path, contract.AppProbePathPrefix)
+}
+
+func fromLoopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

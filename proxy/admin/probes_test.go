@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,10 +24,11 @@ func TestAppProbesAreForwardedToTheApp(t *testing.T) {
 			return
 		}
 		if !healthy {
-			http.Error(w, "sick", http.StatusInternalServerError)
+			http.Error(w, "sick: db password rejected for user admin", http.StatusInternalServerError)
 			return
 		}
-		_, _ = w.Write([]byte("ok"))
+		w.Header().Set("X-App-Internal", "build 1234")
+		_, _ = w.Write([]byte("ok: db=10.0.0.7 cache=warm"))
 	}))
 	defer app.Close()
 	host, port, _ := net.SplitHostPort(app.Listener.Addr().String())
@@ -39,7 +42,17 @@ func TestAppProbesAreForwardedToTheApp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
+		// A status, not the app's answer: its body and headers stay inside the pod.
+		body, _ := io.ReadAll(resp.Body)
+		for _, leak := range []string{"db", "10.0.0.7", "127.0.0.1", host} {
+			if strings.Contains(string(body), leak) {
+				t.Errorf("%s: probe answer %q leaks %q", path, body, leak)
+			}
+		}
+		if resp.Header.Get("X-App-Internal") != "" {
+			t.Errorf("%s: probe answer carries the app's headers", path)
+		}
 		return resp.StatusCode
 	}
 	if code := get("/app-health/web/readiness"); code != http.StatusOK {
@@ -55,5 +68,42 @@ func TestAppProbesAreForwardedToTheApp(t *testing.T) {
 	app.Close()
 	if code := get("/app-health/web/readiness"); code != http.StatusServiceUnavailable {
 		t.Fatalf("unreachable app: probe answered %d, want 503", code)
+	}
+}
+
+// TestOnlyMetricsAndProbesOffLoopback: the admin port answers Prometheus and
+// the kubelet from anywhere, and nothing else but to loopback clients.
+func TestOnlyMetricsAndProbesOffLoopback(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer app.Close()
+	host, port, _ := net.SplitHostPort(app.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	probes := map[string]contract.AppProbe{"/app-health/web/liveness": {Port: int32(p), Path: "/"}}
+	h := Handler(prometheus.NewRegistry(), func() error { return nil }, probes, host)
+	for _, tc := range []struct {
+		method, path, remote string
+		want                 int
+	}{
+		{"GET", "/metrics", "10.1.2.3:40000", http.StatusOK},
+		{"GET", "/ready", "10.1.2.3:40000", http.StatusOK},
+		{"HEAD", "/live", "[fd00::5]:40000", http.StatusOK},
+		{"GET", "/app-health/web/liveness", "10.1.2.3:40000", http.StatusOK},
+		{"GET", "/app-health/web/readiness", "10.1.2.3:40000", http.StatusForbidden}, // not a rewritten probe
+		{"GET", "/debug/pprof/", "10.1.2.3:40000", http.StatusForbidden},
+		{"POST", "/metrics", "10.1.2.3:40000", http.StatusForbidden},
+		{"GET", "/", "[fd00::5]:40000", http.StatusForbidden},
+		{"GET", "/", "[::ffff:10.1.2.3]:40000", http.StatusForbidden},
+		// Loopback clients get the ordinary answers.
+		{"GET", "/app-health/web/readiness", "127.0.0.1:40000", http.StatusNotFound},
+		{"GET", "/", "[::1]:40000", http.StatusNotFound},
+		{"POST", "/metrics", "[::ffff:127.0.0.1]:40000", http.StatusMethodNotAllowed},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req.RemoteAddr = tc.remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s %s from %s: %d, want %d", tc.method, tc.path, tc.remote, rec.Code, tc.want)
+		}
 	}
 }

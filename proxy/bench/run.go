@@ -66,6 +66,8 @@ type setup struct {
 	target string
 	pids   []int
 	stop   func()
+	// inbound is the server proxy's inbound listener, the one other pods reach.
+	inbound string
 }
 
 // Run starts every setup, then attacks each at every rate for o.Rounds
@@ -224,7 +226,7 @@ func startMeshkeeper(ctx context.Context, dir, appAddr string) (*setup, error) {
 		}
 	}
 	return &setup{name: "meshkeeper", target: clientOut, pids: []int{client.Process.Pid, server.Process.Pid},
-		stop: func() { stopProc(client); stopProc(server) }}, nil
+		stop: func() { stopProc(client); stopProc(server) }, inbound: serverIn}, nil
 }
 
 func startHAProxy(ctx context.Context, bin, dir, appAddr string) (*setup, error) {

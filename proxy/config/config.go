@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,8 @@ type Config struct {
 	// AppProbes are the app's HTTP probes the injector moved to the admin port
 	// (strict pods), by admin path.
 	AppProbes map[string]contract.AppProbe
+	// Limits bound every listener (contract.ProxyLimitSettings).
+	Limits contract.ProxyLimits
 }
 
 // Identity is the SPIFFE ID this pod's proxy should hold.
@@ -106,8 +109,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.Cores = n
 	}
 	if raw := getenv(contract.EnvAppProbes); raw != "" {
-		if err := json.Unmarshal([]byte(raw), &c.AppProbes); err != nil {
+		probes, err := parseAppProbes(raw)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", contract.EnvAppProbes, err))
+		}
+		c.AppProbes = probes
+	}
+	c.Limits = contract.DefaultProxyLimits
+	for _, s := range contract.ProxyLimitSettings {
+		if v := getenv(s.Env); v != "" {
+			if err := s.Set(&c.Limits, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.Env, err))
+			}
 		}
 	}
 	return c, errors.Join(errs...)
@@ -135,4 +148,27 @@ func (c *Config) ScopeFault(version string) {
 	if c.FaultProxyVersion != "" && c.FaultProxyVersion != version {
 		c.FaultFailureRate = 0
 	}
+}
+
+// parseAppProbes reads the injector's rewritten probes. The admin port
+// performs them for anyone who asks (the kubelet), so each must be a probe
+// of this pod's app: an admin path under AppProbePathPrefix, an HTTP(S)
+// scheme, and a port that is not the proxy's own.
+func parseAppProbes(raw string) (map[string]contract.AppProbe, error) {
+	var probes map[string]contract.AppProbe
+	if err := json.Unmarshal([]byte(raw), &probes); err != nil {
+		return nil, err
+	}
+	proxyPorts := []int32{contract.ProxyInboundPort, contract.ProxyOutboundPort, contract.ProxyAdminPort}
+	for path, p := range probes {
+		switch {
+		case !strings.HasPrefix(path, contract.AppProbePathPrefix) || len(path) == len(contract.AppProbePathPrefix):
+			return nil, fmt.Errorf("probe path %q is not under %s", path, contract.AppProbePathPrefix)
+		case p.Port < 1 || p.Port > 65535 || slices.Contains(proxyPorts, p.Port):
+			return nil, fmt.Errorf("probe %s: port %d is not an app port", path, p.Port)
+		case p.Scheme != "" && !strings.EqualFold(p.Scheme, "HTTP") && !strings.EqualFold(p.Scheme, "HTTPS"):
+			return nil, fmt.Errorf("probe %s: scheme %q: want HTTP or HTTPS", path, p.Scheme)
+		}
+	}
+	return probes, nil
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	c "github.com/meshkeeper/meshkeeper/internal/contract"
 )
@@ -47,6 +48,22 @@ func TestFromEnv(t *testing.T) {
 		{"zero cores", map[string]string{c.EnvProxyCores: "0"}, nil, c.EnvProxyCores},
 		{"too many cores", map[string]string{c.EnvProxyCores: "65"}, nil, c.EnvProxyCores},
 		{"cores not a number", map[string]string{c.EnvProxyCores: "two"}, nil, c.EnvProxyCores},
+		{"default limits", nil, func(g Config) bool { return g.Limits == c.DefaultProxyLimits }, ""},
+		{"limits", map[string]string{c.EnvProxyMaxConnections: "3000", c.EnvProxyHeaderTimeout: "2s", c.EnvProxyMaxHeaderBytes: "65536"},
+			func(g Config) bool {
+				return g.Limits.MaxConnections == 3000 && g.Limits.HeaderTimeout == 2*time.Second &&
+					g.Limits.MaxHeaderBytes == 65536 && g.Limits.IdleTimeout == c.DefaultProxyLimits.IdleTimeout
+			}, ""},
+		{"zero connections", map[string]string{c.EnvProxyMaxConnections: "0"}, nil, c.EnvProxyMaxConnections},
+		{"header timeout without unit", map[string]string{c.EnvProxyHeaderTimeout: "10"}, nil, c.EnvProxyHeaderTimeout},
+		{"idle timeout off", map[string]string{c.EnvProxyIdleTimeout: "0s"}, nil, c.EnvProxyIdleTimeout},
+		{"tcp idle timeout bogus", map[string]string{c.EnvProxyTCPIdleTimeout: "forever"}, nil, c.EnvProxyTCPIdleTimeout},
+		{"header bytes too small", map[string]string{c.EnvProxyMaxHeaderBytes: "512"}, nil, c.EnvProxyMaxHeaderBytes},
+		{"app probes", map[string]string{c.EnvAppProbes: `{"/app-health/web/readiness":{"port":8080,"path":"/healthz"}}`},
+			func(g Config) bool { return g.AppProbes["/app-health/web/readiness"].Port == 8080 }, ""},
+		{"app probe on the admin port", map[string]string{c.EnvAppProbes: `{"/app-health/web/readiness":{"port":4191,"path":"/metrics"}}`}, nil, c.EnvAppProbes},
+		{"app probe outside the prefix", map[string]string{c.EnvAppProbes: `{"/metrics":{"port":8080,"path":"/"}}`}, nil, c.EnvAppProbes},
+		{"app probe scheme", map[string]string{c.EnvAppProbes: `{"/app-health/web/live":{"port":8080,"scheme":"gopher"}}`}, nil, c.EnvAppProbes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,25 +30,33 @@ import (
 // the connection, with the bytes already read replayed, to net/http for good.
 
 // fastConn records what is read from a connection while a request's headers
-// are parsed, so the request can be replayed to net/http.
+// are parsed, so the request can be replayed to net/http, and stops reading
+// at maxHeader bytes.
 type fastConn struct {
 	net.Conn
 	rec       []byte
 	recording bool
+	// maxHeader bounds a request's line and header block, as net/http's
+	// server does: MaxHeaderBytes plus 4096 bytes of slack.
+	maxHeader int
+	// readErr is the last error of the connection itself, as opposed to a
+	// malformed request.
+	readErr error
 }
-
-// maxRequestHeader bounds a request's header block, as net/http's server.
-const maxRequestHeader = http.DefaultMaxHeaderBytes + 4096
 
 var errHeaderTooLarge = errors.New("httpfwd: request header too large")
 
 func (c *fastConn) Read(p []byte) (int, error) {
-	if c.recording && len(c.rec) >= maxRequestHeader {
+	if c.recording && len(c.rec) >= c.maxHeader {
+		c.readErr = errHeaderTooLarge
 		return 0, errHeaderTooLarge
 	}
 	n, err := c.Conn.Read(p)
 	if c.recording && n > 0 {
 		c.rec = append(c.rec, p[:n]...)
+	}
+	if err != nil {
+		c.readErr = err
 	}
 	return n, err
 }
@@ -128,7 +136,7 @@ func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
 	if !s.fast.add(conn) {
 		return errListenerClosed
 	}
-	fc := &fastConn{Conn: conn}
+	fc := &fastConn{Conn: conn, maxHeader: s.cfg.Limits.MaxHeaderBytes + 4096}
 	br, bw := getReader(fc), getWriter(conn)
 	handoff := false
 	defer func() {
@@ -142,14 +150,43 @@ func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
 		bufioWriterPool.Put(bw)
 	}()
 	ctx := context.WithValue(context.Background(), connInfoKey{}, info)
-	for {
+	lim := s.cfg.Limits
+	for first := true; ; first = false {
+		// Between requests the connection may idle for IdleTimeout; from its
+		// first byte (from the start, on a new connection) a request has
+		// HeaderTimeout to arrive, headers and small body. Nothing reads the
+		// connection while the request is forwarded, so the deadline needs no
+		// reset until the next request.
+		if !first && br.Buffered() == 0 {
+			if conn.SetReadDeadline(s.cfg.Now().Add(lim.IdleTimeout)) != nil {
+				return nil
+			}
+			info.setIdle(true)
+			_, err := br.Peek(1)
+			info.setIdle(false)
+			if err != nil {
+				return nil
+			}
+		}
+		if conn.SetReadDeadline(s.cfg.Now().Add(lim.HeaderTimeout)) != nil {
+			return nil
+		}
 		if _, err := br.Peek(1); err != nil {
 			return nil
 		}
 		fc.rec = append(fc.rec[:0], peekBuffered(br)...)
 		fc.recording = true
+		fc.readErr = nil
 		req, err := http.ReadRequest(br)
 		fc.recording = false
+		if err != nil && fc.readErr != nil && !errors.Is(fc.readErr, io.EOF) {
+			// Too large, too slow, or reset: answered here, not handed on
+			// with a fresh allowance of time and bytes.
+			if errors.Is(fc.readErr, errHeaderTooLarge) {
+				writeHeaderTooLarge(bw)
+			}
+			return nil
+		}
 		if err != nil || !fastEligible(req) {
 			// net/http answers malformed requests and serves the rest.
 			handoff = true
@@ -165,6 +202,13 @@ func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
 			return nil
 		}
 	}
+}
+
+// writeHeaderTooLarge answers as net/http's server does.
+func writeHeaderTooLarge(bw *bufio.Writer) {
+	const body = "431 Request Header Fields Too Large"
+	h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	writeSimple(bw, http.StatusRequestHeaderFieldsTooLarge, h, body, true)
 }
 
 func peekBuffered(br *bufio.Reader) []byte {

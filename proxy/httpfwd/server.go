@@ -35,6 +35,15 @@ type ConnInfo struct {
 	Mux bool
 	// HTTP2 is true when the connection starts with the HTTP/2 preface.
 	HTTP2 bool
+	// Idle, when set, is told while the connection waits for its next
+	// request (accept.Idler), so its listener may reclaim it at the cap.
+	Idle interface{ SetIdle(idle bool) }
+}
+
+func (ci ConnInfo) setIdle(idle bool) {
+	if ci.Idle != nil {
+		ci.Idle.SetIdle(idle)
+	}
 }
 
 // Config configures one direction's HTTP proxy.
@@ -46,8 +55,11 @@ type Config struct {
 	Upstream *upstream.Transports
 	// Fault, when set and returning true, answers a request with 503 itself.
 	Fault func() bool
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Limits bound header reading, idleness and header size (zero fields:
+	// contract.DefaultProxyLimits).
+	Limits contract.ProxyLimits
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Server serves HTTP on connections handed to it by a listener loop.
@@ -78,6 +90,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	s := &Server{cfg: cfg, ln: newConnListener(&net.TCPAddr{})}
 	var transport http.RoundTripper = cfg.Upstream
 	if cfg.Direction == contract.DirectionOutbound {
@@ -123,7 +136,15 @@ func New(cfg Config) *Server {
 		Handler:                      s,
 		Protocols:                    protocols,
 		DisableGeneralOptionsHandler: true, // "OPTIONS *" belongs to the app
+		ReadHeaderTimeout:            cfg.Limits.HeaderTimeout,
+		IdleTimeout:                  cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:               cfg.Limits.MaxHeaderBytes,
 		ErrorLog:                     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if ic, ok := c.(*infoConn); ok {
+				ic.info.setIdle(st == http.StateIdle)
+			}
+		},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if ic, ok := c.(*infoConn); ok {
 				return context.WithValue(ctx, connInfoKey{}, ic.info)

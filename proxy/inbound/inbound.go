@@ -37,7 +37,11 @@ type Proxy struct {
 	HTTP          *httpfwd.Server
 	Metrics       *metrics.Metrics
 	DetectTimeout time.Duration
-	Log           *slog.Logger
+	// Limits caps the listener's connections and the relay's idleness
+	// (HTTP has its own, in HTTP).
+	Limits contract.ProxyLimits
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // HTTPRoute sends every inbound request to the application on the port the
@@ -46,7 +50,7 @@ func HTTPRoute(ci httpfwd.ConnInfo) discovery.Target { return discovery.Target{A
 
 // Serve accepts until ctx ends or ln fails.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	return accept.Loop(ctx, ln, p.handle)
+	return accept.Loop(ctx, ln, p.Limits.MaxConnections, p.Log, p.handle)
 }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
@@ -69,7 +73,8 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	}
 	// Counting wraps the sniffed stream, so the replayed prefix is counted too.
 	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS))
-	info := httpfwd.ConnInfo{Dst: dst}
+	idler, _ := conn.(accept.Idler) // the listener's slot, reclaimable while idle
+	info := httpfwd.ConnInfo{Dst: dst, Idle: idler}
 	if meshTLS {
 		tc, peer, err := p.terminate(ctx, stream)
 		if err != nil {
@@ -99,7 +104,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		_ = stream.Close()
 		return
 	}
-	relay.Pipe(stream, app)
+	relay.Pipe(stream, app, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
 }
 
 func (p *Proxy) terminate(ctx context.Context, conn net.Conn) (*tls.Conn, string, error) {

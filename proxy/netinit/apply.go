@@ -7,13 +7,19 @@ import (
 )
 
 // TableName is the one table proxy-init owns; re-running replaces it whole.
+// It is an inet table, so IPv4 and IPv6 are redirected by the same rules: a
+// dual-stack pod's IPv6 traffic cannot bypass the proxy (NAT in inet tables
+// needs Linux 5.2).
 const TableName = "meshkeeper"
+
+// TableFamily is the table's family.
+const TableFamily = nftables.TableFamilyINet
 
 // Apply installs the plan in one netlink transaction: the table is created
 // if missing, deleted, then recreated with its chains and rules, so running
 // twice (an init container restart) leaves exactly one copy. Needs NET_ADMIN.
 func Apply(conn *nftables.Conn, rules []Rule) error {
-	table := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+	table := &nftables.Table{Family: TableFamily, Name: TableName}
 	conn.AddTable(table) // makes the delete below valid when the table is new
 	conn.DelTable(table)
 	conn.AddTable(table)
@@ -38,7 +44,7 @@ func Apply(conn *nftables.Conn, rules []Rule) error {
 
 // Installed counts the rules per chain in proxy-init's table.
 func Installed(conn *nftables.Conn) (map[Chain]int, error) {
-	table := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+	table := &nftables.Table{Family: TableFamily, Name: TableName}
 	out := map[Chain]int{}
 	for _, c := range []Chain{Prerouting, Output} {
 		rules, err := conn.GetRules(table, &nftables.Chain{Name: string(c), Table: table})

@@ -61,15 +61,15 @@ func inNetns(t *testing.T) error {
 	if err != nil {
 		return err
 	}
-	if counts[Prerouting] != 3 || counts[Output] != 4 {
-		t.Errorf("installed %v, want 3 prerouting and 4 output rules", counts)
+	if counts[Prerouting] != 3 || counts[Output] != 5 {
+		t.Errorf("installed %v, want 3 prerouting and 5 output rules (loopback per family)", counts)
 	}
-	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	tables, err := conn.ListTables()
 	if err != nil {
 		return err
 	}
-	if len(tables) != 1 || tables[0].Name != TableName {
-		t.Errorf("tables after two runs: %d", len(tables))
+	if len(tables) != 1 || tables[0].Name != TableName || tables[0].Family != nftables.TableFamilyINet {
+		t.Errorf("tables after two runs: %d, want one inet table %s", len(tables), TableName)
 	}
 
 	// A pod-like address on lo, and the outbound listener on loopback.

@@ -1,7 +1,8 @@
 // Package netinit writes the pod's traffic redirection: NAT rules in the pod
 // network namespace that send inbound TCP to the proxy's inbound port and the
-// application's outbound TCP to its outbound port. Plan is pure; Apply
-// installs the plan over netlink with nftables (no iptables binary).
+// application's outbound TCP to its outbound port, over IPv4 and IPv6 alike
+// (one inet table). Plan is pure; Apply installs the plan over netlink with
+// nftables (no iptables binary).
 package netinit
 
 import (
@@ -29,6 +30,14 @@ const (
 	Output Chain = "output"
 )
 
+// Family is an IP version, for the rules that depend on it.
+type Family string
+
+const (
+	IPv4 Family = "ip"
+	IPv6 Family = "ip6"
+)
+
 // Rule matches TCP and either returns (leaves the packet alone) or
 // redirects it to a local port. All set conditions must hold.
 type Rule struct {
@@ -37,8 +46,9 @@ type Rule struct {
 	DstPort uint16
 	// OwnerUID, when set, matches sockets owned by that user.
 	OwnerUID *uint32
-	// DstLoopback matches destinations in 127.0.0.0/8.
-	DstLoopback bool
+	// DstLoopback, when set, matches that family's loopback destinations:
+	// 127.0.0.0/8 or ::1.
+	DstLoopback Family
 	// RedirectTo is the local port to redirect to; 0 means return.
 	RedirectTo uint16
 }
@@ -48,8 +58,11 @@ func (r Rule) String() string {
 	if r.OwnerUID != nil {
 		s += fmt.Sprintf(" skuid %d", *r.OwnerUID)
 	}
-	if r.DstLoopback {
-		s += " daddr 127.0.0.0/8"
+	switch r.DstLoopback {
+	case IPv4:
+		s += " ip daddr 127.0.0.0/8"
+	case IPv6:
+		s += " ip6 daddr ::1"
 	}
 	if r.DstPort != 0 {
 		s += fmt.Sprintf(" dport %d", r.DstPort)
@@ -63,8 +76,12 @@ func (r Rule) String() string {
 // Plan returns the rules, in evaluation order:
 //   - prerouting: the admin port, the inbound port itself and skipped ports are
 //     left alone; every other TCP connection into the pod goes to the inbound port;
-//   - output: the proxy's own connections, loopback traffic and skipped ports
-//     are left alone; every other TCP connection goes to the outbound port.
+//   - output: the proxy's own connections, loopback traffic (both families)
+//     and skipped ports are left alone; every other TCP connection goes to
+//     the outbound port.
+//
+// Only the loopback rules depend on the family; the table is inet, so every
+// other rule, the proxy's exemption included, holds for IPv6 as for IPv4.
 func Plan(c Config) []Rule {
 	var rules []Rule
 	for _, p := range dedupe(append([]uint16{c.AdminPort, c.InboundPort}, c.SkipInboundPorts...)) {
@@ -74,7 +91,8 @@ func Plan(c Config) []Rule {
 	uid := c.ProxyUID
 	rules = append(rules,
 		Rule{Chain: Output, OwnerUID: &uid},
-		Rule{Chain: Output, DstLoopback: true},
+		Rule{Chain: Output, DstLoopback: IPv4},
+		Rule{Chain: Output, DstLoopback: IPv6},
 	)
 	for _, p := range dedupe(c.SkipOutboundPorts) {
 		rules = append(rules, Rule{Chain: Output, DstPort: p})

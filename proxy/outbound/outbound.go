@@ -31,7 +31,11 @@ type Proxy struct {
 	HTTP          *httpfwd.Server
 	Metrics       *metrics.Metrics
 	DetectTimeout time.Duration
-	Log           *slog.Logger
+	// Limits caps the listener's connections and the relay's idleness
+	// (HTTP has its own, in HTTP).
+	Limits contract.ProxyLimits
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // HTTPRoute is the per-request routing rule the outbound HTTP server uses.
@@ -41,10 +45,11 @@ func HTTPRoute(resolve func(netip.AddrPort) discovery.Target) func(httpfwd.ConnI
 
 // Serve accepts until ctx ends or ln fails.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	return accept.Loop(ctx, ln, p.handle)
+	return accept.Loop(ctx, ln, p.Limits.MaxConnections, p.Log, p.handle)
 }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
+	idler, _ := conn.(accept.Idler) // the listener's slot, reclaimable while idle
 	dst, err := p.OrigDst.OriginalDst(conn)
 	if err != nil {
 		p.Log.Debug("outbound connection without original destination", "remote", conn.RemoteAddr(), "err", err)
@@ -59,7 +64,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	if proto == detect.HTTP1 || proto == detect.HTTP2 {
-		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2}); err != nil {
+		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2, Idle: idler}); err != nil {
 			_ = conn.Close()
 		}
 		return
@@ -70,5 +75,5 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		_ = conn.Close()
 		return
 	}
-	relay.Pipe(sniffed, up)
+	relay.Pipe(sniffed, up, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
 }

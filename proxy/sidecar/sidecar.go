@@ -53,6 +53,10 @@ type Options struct {
 
 	// Listeners default to the contract ports (outbound on loopback only).
 	Inbound, Outbound, Admin net.Listener
+	// Outbound6 is the outbound listener on ::1, where the IPv6 redirect
+	// sends the app's connections. By default it is opened along with a
+	// default Outbound, when the pod has IPv6.
+	Outbound6 net.Listener
 	// OrigDst defaults to SO_ORIGINAL_DST.
 	OrigDst origdst.Resolver
 	// Certs defaults to an identity client against Config.IdentityAddr.
@@ -111,12 +115,12 @@ func Run(ctx context.Context, o Options) error {
 
 	outHTTP := httpfwd.New(httpfwd.Config{
 		Direction: contract.DirectionOutbound, Metrics: m, Route: outbound.HTTPRoute(o.Discovery.Resolve),
-		Upstream: outTransports, Now: o.Clock.Now, Log: log,
+		Upstream: outTransports, Limits: cfg.Limits, Now: o.Clock.Now, Log: log,
 	})
 	defer outHTTP.Close()
 	inHTTP := httpfwd.New(httpfwd.Config{
 		Direction: contract.DirectionInbound, Metrics: m, Route: inbound.HTTPRoute,
-		Upstream: inTransports, Fault: fault(cfg.FaultFailureRate, o.Random), Now: o.Clock.Now, Log: log,
+		Upstream: inTransports, Fault: fault(cfg.FaultFailureRate, o.Random), Limits: cfg.Limits, Now: o.Clock.Now, Log: log,
 	})
 	defer inHTTP.Close()
 
@@ -138,19 +142,23 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	adminSrv := &http.Server{Handler: admin.Handler(m.Registry, ready, cfg.AppProbes, cfg.PodIP), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin.Handler(m.Registry, ready, cfg.AppProbes, cfg.PodIP),
+		ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout, MaxHeaderBytes: admin.MaxHeaderBytes}
 	defer adminSrv.Close()
 
 	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
-		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionInbound)}
+		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionInbound)}
 	out := &outbound.Proxy{OrigDst: o.OrigDst, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
-		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionOutbound)}
+		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionOutbound)}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- in.Serve(ctx, o.Inbound) }()
 	go func() { errc <- out.Serve(ctx, o.Outbound) }()
+	if o.Outbound6 != nil {
+		go func() { errc <- out.Serve(ctx, o.Outbound6) }()
+	}
 	go func() {
-		if err := adminSrv.Serve(o.Admin); !errors.Is(err, http.ErrServerClosed) {
+		if err := adminSrv.Serve(admin.Limit(o.Admin, admin.MaxConns, admin.MaxConnsPerIP)); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
@@ -188,14 +196,24 @@ func withDefaults(o Options) Options {
 	if o.DetectTimeout == 0 {
 		o.DetectTimeout = DefaultDetectTimeout
 	}
+	o.Config.Limits = o.Config.Limits.WithDefaults()
 	return o
 }
 
 func listenDefaults(o *Options) error {
+	if o.Outbound == nil && o.Outbound6 == nil {
+		// Without IPv6 in the pod there is no ::1 and nothing to redirect there.
+		if ln, err := net.Listen("tcp6", "[::1]:"+strconv.Itoa(contract.ProxyOutboundPort)); err == nil {
+			o.Outbound6 = ln
+		} else {
+			o.Log.Info("no IPv6 outbound listener", "err", err)
+		}
+	}
 	for _, l := range []struct {
 		ln   *net.Listener
 		addr string
 	}{
+		// ":port" listens on IPv4 and IPv6 alike (IPv4 only without IPv6).
 		{&o.Inbound, ":" + strconv.Itoa(contract.ProxyInboundPort)},
 		{&o.Outbound, "127.0.0.1:" + strconv.Itoa(contract.ProxyOutboundPort)},
 		{&o.Admin, ":" + strconv.Itoa(contract.ProxyAdminPort)},

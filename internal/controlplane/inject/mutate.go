@@ -57,6 +57,18 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 			proxy.Env = setEnv(proxy.Env, corev1.EnvVar{Name: contract.EnvProxyCores, Value: strings.TrimSpace(v)})
 		}
 	}
+	for _, l := range contract.ProxyLimitSettings {
+		v, ok := pod.Annotations[l.Annotation]
+		if !ok {
+			continue
+		}
+		var check contract.ProxyLimits
+		if err := l.Set(&check, v); err != nil {
+			warnings = append(warnings, fmt.Sprintf("meshkeeper: ignored %s %v", l.Annotation, err))
+			continue
+		}
+		proxy.Env = setEnv(proxy.Env, corev1.EnvVar{Name: l.Env, Value: strings.TrimSpace(v)})
+	}
 	if mode == contract.MTLSStrict {
 		if env, ok := appProbesEnv(rewriteProbes(out.Spec.Containers)); ok {
 			proxy.Env = append(proxy.Env, env)

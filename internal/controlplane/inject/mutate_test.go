@@ -185,3 +185,47 @@ func TestMutateProxyCores(t *testing.T) {
 		}
 	}
 }
+
+func TestMutateProxyLimits(t *testing.T) {
+	cfg := testConfig()
+	cfg.ProxyEnv = append(cfg.ProxyEnv, corev1.EnvVar{Name: contract.EnvProxyMaxConnections, Value: "3000"})
+	envOf := func(p *corev1.Pod, name string) []string {
+		var out []string
+		for _, c := range p.Spec.InitContainers {
+			for _, e := range c.Env {
+				if e.Name == name {
+					out = append(out, c.Name+"="+e.Value)
+				}
+			}
+		}
+		return out
+	}
+	proxy := contract.ProxyContainerName + "="
+	for _, c := range []struct {
+		annotation, value string
+		env, want         string
+		wantWarnings      int
+	}{
+		{"", "", contract.EnvProxyMaxConnections, proxy + "3000", 0},
+		{contract.ProxyMaxConnectionsAnnotation, " 500", contract.EnvProxyMaxConnections, proxy + "500", 0},
+		{contract.ProxyMaxConnectionsAnnotation, "0", contract.EnvProxyMaxConnections, proxy + "3000", 1},
+		{contract.ProxyHeaderTimeoutAnnotation, "3s", contract.EnvProxyHeaderTimeout, proxy + "3s", 0},
+		{contract.ProxyHeaderTimeoutAnnotation, "3", contract.EnvProxyHeaderTimeout, "", 1},
+		{contract.ProxyIdleTimeoutAnnotation, "2m", contract.EnvProxyIdleTimeout, proxy + "2m", 0},
+		{contract.ProxyTCPIdleTimeoutAnnotation, "never", contract.EnvProxyTCPIdleTimeout, "", 1},
+		{contract.ProxyMaxHeaderBytesAnnotation, "65536", contract.EnvProxyMaxHeaderBytes, proxy + "65536", 0},
+	} {
+		annotations := map[string]string{}
+		if c.annotation != "" {
+			annotations[c.annotation] = c.value
+		}
+		got, warnings := Mutate(testPod(annotations), testNamespace("shop", nil, nil), cfg)
+		var want []string
+		if c.want != "" {
+			want = []string{c.want}
+		}
+		if env := envOf(got, c.env); !slices.Equal(env, want) || len(warnings) != c.wantWarnings {
+			t.Errorf("%s=%q: %s %v, warnings %v; want %v and %d warning(s)", c.annotation, c.value, c.env, env, warnings, want, c.wantWarnings)
+		}
+	}
+}
