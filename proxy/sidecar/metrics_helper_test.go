@@ -66,3 +66,15 @@ func (p *proxy) series(t testing.TB, name string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// histSum adds the sample sums of histogram name over the matching series.
+func (p *proxy) histSum(t testing.TB, name string, want map[string]string) float64 {
+	t.Helper()
+	total := 0.0
+	for _, m := range p.families(t)[name].GetMetric() {
+		if hasLabels(m, want) {
+			total += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return total
+}
