@@ -20,3 +20,8 @@ bench-proxy: ## Loopback latency/CPU/RSS of the proxy pair vs direct and vs HAPr
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchproxy ./proxy/bench/cmd/benchproxy
 	@command -v haproxy >/dev/null || echo "haproxy not installed (apt-get install haproxy): comparison skipped"
 	$(BIN_DIR)/benchproxy $(BENCH_PROXY_ARGS) -out $(BIN_DIR)/bench-proxy.md
+
+.PHONY: bench-proxy-destinations
+bench-proxy-destinations: ## Heap and series of one proxy with 1 vs 50 outbound destinations; figures in bin/bench-destinations.txt.
+	@mkdir -p $(BIN_DIR)
+	$(GO) test -run '^$$' -bench FiftyDestinations -benchtime 1x -count 3 ./proxy/sidecar/ | tee $(BIN_DIR)/bench-destinations.txt

@@ -28,6 +28,10 @@ type MeshedPod struct {
 
 // ServiceTarget lists the ready endpoints behind one Service port.
 type ServiceTarget struct {
+	// Namespace and Name are the Service's, for the proxies' per-destination
+	// metrics (dst_namespace, dst_service).
+	Namespace string     `json:"namespace,omitempty"`
+	Name      string     `json:"name,omitempty"`
 	Endpoints []Endpoint `json:"endpoints"`
 }
 

@@ -38,6 +38,13 @@ const (
 	// from its trailers or a trailers-only response; "" for other requests
 	// and for gRPC calls that ended without a valid status.
 	LabelGRPCStatus = "grpc_status"
+	// LabelDstNamespace and LabelDstService name the destination of outbound
+	// traffic as discovery knows it: the Service reached through its cluster
+	// IP, or the namespace (and an empty service) of a meshed pod addressed
+	// directly; DstExternal for both when discovery does not know the
+	// address. Empty on inbound series, which carry LabelPeerIdentity.
+	LabelDstNamespace = "dst_namespace"
+	LabelDstService   = "dst_service"
 	// LabelError says why a request got no regular answer: one of the Error*
 	// values, "" when it got one.
 	LabelError = "error"
@@ -46,6 +53,9 @@ const (
 	DirectionOutbound = "outbound"
 	ClassSuccess      = "success"
 	ClassFailure      = "failure"
+	// DstExternal is the one destination value of everything discovery does
+	// not know (outside the cluster, unmeshed pods), so cardinality stays bounded.
+	DstExternal = "external"
 
 	// ErrorConnect: the proxy could not connect to (or handshake with) the upstream.
 	ErrorConnect = "connect"

@@ -16,6 +16,9 @@ import (
 type Target struct {
 	Addr     netip.AddrPort
 	Identity string
+	// Namespace and Service name the destination for metrics (outbound
+	// only): see contract.LabelDstNamespace.
+	Namespace, Service string
 }
 
 // Meshed reports whether the target must be reached over mesh mTLS.
@@ -66,24 +69,29 @@ func (s *Store) Revision() uint64 {
 }
 
 // Resolve maps an original destination to a target:
-//   - a Service "clusterIP:port" → one of its endpoints, in turn;
-//   - a meshed pod IP → that pod, with its identity;
-//   - anything else (or no snapshot yet) → the destination itself, not meshed.
+//   - a Service "clusterIP:port" → one of its endpoints, in turn, named
+//     after the Service;
+//   - a meshed pod IP → that pod, with its identity, named after its namespace;
+//   - anything else (or no snapshot yet) → the destination itself, not
+//     meshed, named contract.DstExternal.
 func (s *Store) Resolve(dst netip.AddrPort) Target {
+	out := Target{Addr: dst, Namespace: contract.DstExternal, Service: contract.DstExternal}
 	t := s.cur.Load()
 	if t == nil {
-		return Target{Addr: dst}
+		return out
 	}
 	key := dst.Addr().Unmap().String() + ":" + strconv.Itoa(int(dst.Port()))
 	if svc, ok := t.snap.Services[key]; ok {
+		out.Namespace, out.Service = svc.Namespace, svc.Name
 		if ep, ok := pick(svc.Endpoints, t.cursors[key]); ok {
-			return ep
+			out.Addr, out.Identity = ep.Addr, ep.Identity
 		}
+		return out
 	}
 	if pod, ok := t.snap.Pods[dst.Addr().Unmap().String()]; ok {
-		return Target{Addr: dst, Identity: pod.Identity}
+		out.Identity, out.Namespace, out.Service = pod.Identity, pod.Namespace, ""
 	}
-	return Target{Addr: dst}
+	return out
 }
 
 // pick returns the next endpoint with a parseable address in round-robin order.

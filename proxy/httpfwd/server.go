@@ -190,6 +190,7 @@ func (s *Server) track(client context.Context, info ConnInfo, target discovery.T
 	obs := metrics.Request{Direction: s.cfg.Direction, PeerIdentity: info.Peer, TLS: info.TLS}
 	if s.cfg.Direction == contract.DirectionOutbound {
 		obs.PeerIdentity, obs.TLS = target.Identity, target.Meshed()
+		obs.Dst = metrics.Dst{Namespace: target.Namespace, Service: target.Service}
 	}
 	obs.GRPC = metrics.IsGRPC(h.Get("Content-Type"))
 	return &tracker{m: s.cfg.Metrics, now: s.cfg.Now, start: s.cfg.Now(), client: client, obs: obs}

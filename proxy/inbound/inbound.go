@@ -68,7 +68,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	// Counting wraps the sniffed stream, so the replayed prefix is counted too.
-	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS))
+	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS, metrics.Dst{}))
 	info := httpfwd.ConnInfo{Dst: dst}
 	if meshTLS {
 		tc, peer, err := p.terminate(ctx, stream)

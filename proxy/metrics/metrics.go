@@ -51,24 +51,24 @@ func New(version string, info Info) *Metrics {
 		Now:      time.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: c.MetricRequestsTotal, Help: "HTTP requests proxied, by outcome.",
-		}, []string{c.LabelDirection, c.LabelStatusCode, c.LabelGRPCStatus, c.LabelError, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelStatusCode, c.LabelGRPCStatus, c.LabelError, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: c.MetricRequestDuration, Help: "Time from request received to response headers sent, seconds.",
 			Buckets: LatencyBuckets,
-		}, []string{c.LabelDirection, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
 		connsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: c.MetricTCPConnectionsTotal, Help: "TCP connections accepted.",
-		}, []string{c.LabelDirection, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS}),
 		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: c.MetricTCPOpenConnections, Help: "TCP connections open now.",
-		}, []string{c.LabelDirection, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: c.MetricTCPBytesTotal, Help: "Bytes relayed on the mesh side of accepted connections.",
-		}, []string{c.LabelDirection, c.LabelTLS, c.LabelFlow}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS, c.LabelFlow}),
 		connTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: c.MetricTCPConnectionDuration, Help: "How long accepted connections stayed open, seconds, observed at close.",
 			Buckets: ConnDurationBuckets,
-		}, []string{c.LabelDirection, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS}),
 	}
 	m.Registry.MustRegister(m.requests, m.latency, m.connsTotal, m.connsOpen, m.bytes, m.connTime,
 		&buildInfo{version: version, info: info, desc: prometheus.NewDesc(c.MetricBuildInfo,
@@ -79,9 +79,16 @@ func New(version string, info Info) *Metrics {
 	return m
 }
 
+// Dst is an outbound destination's labels (contract.LabelDstNamespace);
+// the zero value on inbound.
+type Dst struct {
+	Namespace, Service string
+}
+
 // Request is one completed HTTP request.
 type Request struct {
 	Direction string
+	Dst       Dst
 	Outcome
 	PeerIdentity string
 	TLS          bool
@@ -98,8 +105,8 @@ func (m *Metrics) ObserveRequest(r Request) {
 	if r.Status > 0 {
 		status = strconv.Itoa(r.Status)
 	}
-	m.requests.WithLabelValues(r.Direction, status, v.GRPCStatus, v.Error, v.Class, r.PeerIdentity, tls).Inc()
-	m.latency.WithLabelValues(r.Direction, v.Class, r.PeerIdentity, tls).Observe(r.Latency.Seconds())
+	m.requests.WithLabelValues(r.Direction, r.Dst.Namespace, r.Dst.Service, status, v.GRPCStatus, v.Error, v.Class, r.PeerIdentity, tls).Inc()
+	m.latency.WithLabelValues(r.Direction, r.Dst.Namespace, r.Dst.Service, v.Class, r.PeerIdentity, tls).Observe(r.Latency.Seconds())
 }
 
 // Conn tracks one accepted connection; Read and Wrote count relayed bytes.
@@ -113,16 +120,16 @@ type Conn struct {
 }
 
 // ConnOpened counts a new connection until Closed is called.
-func (m *Metrics) ConnOpened(direction string, tls bool) *Conn {
+func (m *Metrics) ConnOpened(direction string, tls bool, dst Dst) *Conn {
 	t := strconv.FormatBool(tls)
-	m.connsTotal.WithLabelValues(direction, t).Inc()
-	open := m.connsOpen.WithLabelValues(direction, t)
+	m.connsTotal.WithLabelValues(direction, dst.Namespace, dst.Service, t).Inc()
+	open := m.connsOpen.WithLabelValues(direction, dst.Namespace, dst.Service, t)
 	open.Inc()
 	return &Conn{
 		open:     open,
-		read:     m.bytes.WithLabelValues(direction, t, "read"),
-		wrote:    m.bytes.WithLabelValues(direction, t, "write"),
-		duration: m.connTime.WithLabelValues(direction, t),
+		read:     m.bytes.WithLabelValues(direction, dst.Namespace, dst.Service, t, "read"),
+		wrote:    m.bytes.WithLabelValues(direction, dst.Namespace, dst.Service, t, "write"),
+		duration: m.connTime.WithLabelValues(direction, dst.Namespace, dst.Service, t),
 		start:    m.Now(),
 		now:      m.Now,
 	}

@@ -94,12 +94,14 @@ func TestLabelsAndBuildInfo(t *testing.T) {
 	in := &info{}
 	in.anchors.Store("aa")
 	m := metrics.New("1.2.3", in)
+	now := time.Unix(1000, 0)
+	m.Now = func() time.Time { return now }
 	id := "spiffe://td/ns/a/sa/web"
 	m.ObserveRequest(metrics.Request{Direction: c.DirectionInbound, Outcome: metrics.Outcome{Status: 200}, PeerIdentity: id, TLS: true, Latency: 300 * time.Microsecond})
 	m.ObserveRequest(metrics.Request{Direction: c.DirectionInbound, Outcome: metrics.Outcome{Status: 503}, PeerIdentity: id, TLS: true, Latency: time.Millisecond})
-	m.ObserveRequest(metrics.Request{Direction: c.DirectionOutbound, Outcome: metrics.Outcome{Status: 502, Error: c.ErrorConnect}})
+	m.ObserveRequest(metrics.Request{Direction: c.DirectionOutbound, Dst: metrics.Dst{Namespace: c.DstExternal, Service: c.DstExternal}, Outcome: metrics.Outcome{Status: 502, Error: c.ErrorConnect}})
 	m.ObserveRequest(metrics.Request{Direction: c.DirectionInbound, Outcome: metrics.Outcome{Status: 200, GRPC: true, GRPCStatus: "14"}, PeerIdentity: id, TLS: true})
-	conn := m.ConnOpened(c.DirectionOutbound, false)
+	conn := m.ConnOpened(c.DirectionOutbound, false, metrics.Dst{Namespace: "shop", Service: "db"})
 	conn.Read(10)
 	conn.Wrote(7)
 
@@ -110,29 +112,44 @@ func TestLabelsAndBuildInfo(t *testing.T) {
 meshkeeper_proxy_build_info{issuer="iss",trust_anchors="aa,bb",version="1.2.3"} 1
 # HELP meshkeeper_proxy_requests_total HTTP requests proxied, by outcome.
 # TYPE meshkeeper_proxy_requests_total counter
-meshkeeper_proxy_requests_total{classification="failure",direction="inbound",error="",grpc_status="",peer_identity="spiffe://td/ns/a/sa/web",status_code="503",tls="true"} 1
-meshkeeper_proxy_requests_total{classification="failure",direction="inbound",error="",grpc_status="14",peer_identity="spiffe://td/ns/a/sa/web",status_code="200",tls="true"} 1
-meshkeeper_proxy_requests_total{classification="failure",direction="outbound",error="connect",grpc_status="",peer_identity="",status_code="502",tls="false"} 1
-meshkeeper_proxy_requests_total{classification="success",direction="inbound",error="",grpc_status="",peer_identity="spiffe://td/ns/a/sa/web",status_code="200",tls="true"} 1
+meshkeeper_proxy_requests_total{classification="failure",direction="inbound",dst_namespace="",dst_service="",error="",grpc_status="",peer_identity="spiffe://td/ns/a/sa/web",status_code="503",tls="true"} 1
+meshkeeper_proxy_requests_total{classification="failure",direction="inbound",dst_namespace="",dst_service="",error="",grpc_status="14",peer_identity="spiffe://td/ns/a/sa/web",status_code="200",tls="true"} 1
+meshkeeper_proxy_requests_total{classification="failure",direction="outbound",dst_namespace="external",dst_service="external",error="connect",grpc_status="",peer_identity="",status_code="502",tls="false"} 1
+meshkeeper_proxy_requests_total{classification="success",direction="inbound",dst_namespace="",dst_service="",error="",grpc_status="",peer_identity="spiffe://td/ns/a/sa/web",status_code="200",tls="true"} 1
 # HELP meshkeeper_proxy_tcp_bytes_total Bytes relayed on the mesh side of accepted connections.
 # TYPE meshkeeper_proxy_tcp_bytes_total counter
-meshkeeper_proxy_tcp_bytes_total{direction="outbound",flow="read",tls="false"} 10
-meshkeeper_proxy_tcp_bytes_total{direction="outbound",flow="write",tls="false"} 7
+meshkeeper_proxy_tcp_bytes_total{direction="outbound",dst_namespace="shop",dst_service="db",flow="read",tls="false"} 10
+meshkeeper_proxy_tcp_bytes_total{direction="outbound",dst_namespace="shop",dst_service="db",flow="write",tls="false"} 7
 # HELP meshkeeper_proxy_tcp_open_connections TCP connections open now.
 # TYPE meshkeeper_proxy_tcp_open_connections gauge
-meshkeeper_proxy_tcp_open_connections{direction="outbound",tls="false"} 1
+meshkeeper_proxy_tcp_open_connections{direction="outbound",dst_namespace="shop",dst_service="db",tls="false"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want),
 		c.MetricBuildInfo, c.MetricRequestsTotal, c.MetricTCPBytesTotal, c.MetricTCPOpenConnections); err != nil {
 		t.Fatal(err)
 	}
+	now = now.Add(90 * time.Second) // a 90 s session
 	conn.Closed()
 	closed := `
+# HELP meshkeeper_proxy_tcp_connection_duration_seconds How long accepted connections stayed open, seconds, observed at close.
+# TYPE meshkeeper_proxy_tcp_connection_duration_seconds histogram
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="0.001"} 0
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="0.01"} 0
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="0.1"} 0
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="1"} 0
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="10"} 0
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="60"} 0
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="300"} 1
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="900"} 1
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="3600"} 1
+meshkeeper_proxy_tcp_connection_duration_seconds_bucket{direction="outbound",dst_namespace="shop",dst_service="db",tls="false",le="+Inf"} 1
+meshkeeper_proxy_tcp_connection_duration_seconds_sum{direction="outbound",dst_namespace="shop",dst_service="db",tls="false"} 90
+meshkeeper_proxy_tcp_connection_duration_seconds_count{direction="outbound",dst_namespace="shop",dst_service="db",tls="false"} 1
 # HELP meshkeeper_proxy_tcp_open_connections TCP connections open now.
 # TYPE meshkeeper_proxy_tcp_open_connections gauge
-meshkeeper_proxy_tcp_open_connections{direction="outbound",tls="false"} 0
+meshkeeper_proxy_tcp_open_connections{direction="outbound",dst_namespace="shop",dst_service="db",tls="false"} 0
 `
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(closed), c.MetricTCPOpenConnections); err != nil {
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(closed), c.MetricTCPOpenConnections, c.MetricTCPConnectionDuration); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := testutil.GatherAndCount(m.Registry, c.MetricRequestDuration); err != nil || n != 3 {

@@ -52,7 +52,8 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	target := p.Resolve(dst)
-	conn = metrics.CountConn(conn, p.Metrics.ConnOpened(contract.DirectionOutbound, target.Meshed()))
+	conn = metrics.CountConn(conn, p.Metrics.ConnOpened(contract.DirectionOutbound, target.Meshed(),
+		metrics.Dst{Namespace: target.Namespace, Service: target.Service}))
 	sniffed, proto, err := sniff.Protocol(conn, p.DetectTimeout)
 	if err != nil {
 		_ = conn.Close()

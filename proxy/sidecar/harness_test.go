@@ -118,7 +118,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 func (p *proxy) route(service string, endpoint string, identity string) {
 	ap := netip.MustParseAddrPort(endpoint)
 	p.store.Set(contract.DiscoverySnapshot{Services: map[string]contract.ServiceTarget{
-		service: {Endpoints: []contract.Endpoint{{IP: ap.Addr().String(), Port: int32(ap.Port()), Identity: identity}}},
+		service: {Namespace: "app", Name: "server", Endpoints: []contract.Endpoint{{IP: ap.Addr().String(), Port: int32(ap.Port()), Identity: identity}}},
 	}})
 	p.dst.set(netip.MustParseAddrPort(service))
 }

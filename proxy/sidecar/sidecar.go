@@ -101,6 +101,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	m := metrics.New(o.Version, buildInfo{bundle, o.Certs})
+	m.Now = o.Clock.Now
 	mesh := tlsid.Mesh{Certs: o.Certs, Roots: bundle, TrustDomain: cfg.TrustDomain, Now: o.Clock.Now}
 	dialer := &upstream.Dialer{Mesh: mesh}
 	outTransports, inTransports := &upstream.Transports{Dialer: dialer}, &upstream.Transports{Dialer: dialer}

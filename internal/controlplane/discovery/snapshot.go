@@ -86,6 +86,8 @@ func services(in Inputs, pods map[string]contract.MeshedPod) map[string]contract
 				}
 				key := net.JoinHostPort(ip, strconv.Itoa(int(port.Port)))
 				out[key] = contract.ServiceTarget{
+					Namespace: svc.Namespace,
+					Name:      svc.Name,
 					Endpoints: readyEndpoints(slicesByService[svc.Namespace+"/"+svc.Name], family, port.Name, pods),
 				}
 			}
