@@ -25,3 +25,7 @@ bench-proxy: ## Loopback latency/CPU/RSS of the proxy pair vs direct and vs HAPr
 bench-proxy-destinations: ## Heap and series of one proxy with 1 vs 50 outbound destinations; figures in bin/bench-destinations.txt.
 	@mkdir -p $(BIN_DIR)
 	$(GO) test -run '^$$' -bench FiftyDestinations -benchtime 1x -count 3 ./proxy/sidecar/ | tee $(BIN_DIR)/bench-destinations.txt
+
+.PHONY: check-proxy-metrics
+check-proxy-metrics: ## promtool check metrics on proxies' /metrics after gRPC, websocket and HTTP traffic (apt-get install prometheus).
+	MESHKEEPER_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run TestPromtoolAcceptsMetrics -v ./proxy/sidecar/
