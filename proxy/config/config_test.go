@@ -47,6 +47,12 @@ func TestFromEnv(t *testing.T) {
 		{"zero cores", map[string]string{c.EnvProxyCores: "0"}, nil, c.EnvProxyCores},
 		{"too many cores", map[string]string{c.EnvProxyCores: "65"}, nil, c.EnvProxyCores},
 		{"cores not a number", map[string]string{c.EnvProxyCores: "two"}, nil, c.EnvProxyCores},
+		{"default opaque ports", nil, func(g Config) bool { return g.OpaquePorts.String() == c.DefaultOpaquePorts }, ""},
+		{"opaque ports", map[string]string{c.EnvOpaquePorts: "25,5000-5010"}, func(g Config) bool {
+			return g.OpaquePorts.Contains(5005) && !g.OpaquePorts.Contains(3306)
+		}, ""},
+		{"no opaque ports", map[string]string{c.EnvOpaquePorts: c.NoOpaquePorts}, func(g Config) bool { return len(g.OpaquePorts) == 0 }, ""},
+		{"bad opaque ports", map[string]string{c.EnvOpaquePorts: "5010-5000"}, nil, c.EnvOpaquePorts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

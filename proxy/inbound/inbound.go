@@ -37,7 +37,9 @@ type Proxy struct {
 	HTTP          *httpfwd.Server
 	Metrics       *metrics.Metrics
 	DetectTimeout time.Duration
-	Log           *slog.Logger
+	// OpaquePorts are the pod's ports relayed without protocol detection.
+	OpaquePorts contract.PortRanges
+	Log         *slog.Logger
 }
 
 // HTTPRoute sends every inbound request to the application on the port the
@@ -78,15 +80,21 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 			return
 		}
 		info.Peer, info.TLS = peer, true
-		info.Mux = tc.ConnectionState().NegotiatedProtocol == tlsid.MuxALPN
-		// What the client proxy carries inside the tunnel is the app's own stream.
-		if sniffed, proto, err = sniff.Protocol(tc, p.DetectTimeout); err != nil {
-			_ = tc.Close()
-			return
+		alpn := tc.ConnectionState().NegotiatedProtocol
+		info.Mux = alpn == tlsid.MuxALPN
+		stream, proto = tc, detect.Opaque
+		// What the client proxy carries inside the tunnel is the app's own
+		// stream; an opaque one (the client proxy says so, or the port is)
+		// goes to the app at once: its server may speak first.
+		if alpn != tlsid.OpaqueALPN && !p.OpaquePorts.Contains(dst.Port()) {
+			if sniffed, proto, err = sniff.Protocol(tc, p.DetectTimeout); err != nil {
+				_ = tc.Close()
+				return
+			}
+			stream = sniffed
 		}
-		stream = sniffed
 	}
-	if proto == detect.HTTP1 || proto == detect.HTTP2 {
+	if (proto == detect.HTTP1 || proto == detect.HTTP2) && !p.OpaquePorts.Contains(dst.Port()) {
 		info.HTTP2 = proto == detect.HTTP2
 		if err := p.HTTP.Serve(stream, info); err != nil {
 			_ = stream.Close()

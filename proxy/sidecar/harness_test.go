@@ -74,6 +74,7 @@ type proxyOpts struct {
 	strict bool
 	fault  float64
 	clock  clock.Clock
+	opaque contract.PortRanges // the pod's own opaque ports
 }
 
 func startProxy(t testing.TB, o proxyOpts) *proxy {
@@ -94,7 +95,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 		o.clock = clock.Real{}
 	}
 	cfg := config.Config{TrustDomain: td, TrustRootsPath: p.trustPath, PodNamespace: "app", ServiceAccount: "x",
-		Strict: o.strict, FaultFailureRate: o.fault}
+		Strict: o.strict, FaultFailureRate: o.fault, OpaquePorts: o.opaque}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

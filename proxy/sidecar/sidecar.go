@@ -136,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 	defer adminSrv.Close()
 
 	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
-		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionInbound)}
+		Metrics: m, DetectTimeout: o.DetectTimeout, OpaquePorts: cfg.OpaquePorts, Log: log.With("direction", contract.DirectionInbound)}
 	out := &outbound.Proxy{OrigDst: o.OrigDst, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
 		Metrics: m, DetectTimeout: o.DetectTimeout, Log: log.With("direction", contract.DirectionOutbound)}
 
