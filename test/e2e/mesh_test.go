@@ -39,6 +39,9 @@ func TestMesh(t *testing.T) {
 	if !t.Run("MutualTLSAndGoldenMetrics", func(t *testing.T) { testMutualTLS(t, cs) }) {
 		return
 	}
+	if !t.Run("ProtocolMatrix", func(t *testing.T) { testProtocolMatrix(t, cs) }) {
+		return
+	}
 	if !t.Run("IssuerRotationUnderLoad", func(t *testing.T) { testIssuerRotation(t, cs, dyn, name) }) {
 		return
 	}
