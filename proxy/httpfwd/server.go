@@ -45,7 +45,8 @@ type Config struct {
 	// Route picks the target of one request; outbound balances per request.
 	Route    func(ConnInfo) discovery.Target
 	Upstream *upstream.Transports
-	// Fault, when set and returning true, answers a request with 503 itself.
+	// Fault, when set and returning true, answers a request with 503 itself
+	// (a gRPC call with UNAVAILABLE, as a failing gRPC server would).
 	Fault func() bool
 	Now   func() time.Time
 	Log   *slog.Logger
@@ -169,7 +170,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	if s.cfg.Fault != nil && s.cfg.Fault() {
 		t.fail(contract.ErrorFaultInjected)
-		http.Error(sw, "fault injected by the meshkeeper proxy", http.StatusServiceUnavailable)
+		writeFault(sw, r, t)
 		return
 	}
 	if info.Mux && r.ProtoMajor == 2 {
@@ -214,4 +215,23 @@ func trackResponse(res *http.Response) error {
 	}
 	res.Body = &endBody{ReadCloser: res.Body, res: res, t: t}
 	return nil
+}
+
+const faultMessage = "fault injected by the meshkeeper proxy"
+
+// writeFault answers an injected fault: 503, or for a gRPC call a
+// trailers-only UNAVAILABLE (HTTP 200), which is how gRPC servers fail.
+func writeFault(w http.ResponseWriter, r *http.Request, t *tracker) {
+	if !t.obs.GRPC {
+		http.Error(w, faultMessage, http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", r.Header.Get("Content-Type"))
+	h.Set("Grpc-Status", "14")
+	h.Set("Grpc-Message", faultMessage)
+	t.mu.Lock()
+	t.obs.GRPCStatus = "14"
+	t.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
 }
