@@ -51,6 +51,9 @@ func TestMesh(t *testing.T) {
 	if !t.Run("FaultyUpgradeRollsBack", func(t *testing.T) { testFaultyUpgrade(t, cs, dyn, name) }) {
 		return
 	}
+	if !t.Run("GRPCFaultyUpgradeRollsBack", func(t *testing.T) { testGRPCFaultyUpgrade(t, cs, dyn, name) }) {
+		return
+	}
 	t.Run("UpgradeUnderLoadSurvivesOperatorRestart", func(t *testing.T) { testUpgrade(t, cs, dyn, name) })
 }
 

@@ -10,6 +10,8 @@
 //	                   HTTP/1.1+h2c (upload, download, SSE, websocket), gRPC and a banner server
 //	sampleapp protocheck -host H [-bytes 104857600]
 //	                   runs every protocol against a protocols server; prints a JSON report
+//	sampleapp grpcload -target H:P [-rps 100] [-duration 30s] [-concurrency 64] [-timeout 2s]
+//	                   constant-rate gRPC unary calls; prints the status codes (JSON)
 package main
 
 import (
@@ -19,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sampleapp backend|frontend|get|load|protocols|protocheck [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sampleapp backend|frontend|get|load|protocols|protocheck|grpcload [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -36,6 +38,8 @@ func main() {
 		err = protocols(args)
 	case "protocheck":
 		err = protocheck(args)
+	case "grpcload":
+		err = grpcLoad(args)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
