@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -72,6 +73,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	// Counting wraps the sniffed stream, so the replayed prefix is counted too.
 	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS, metrics.Dst{}))
 	info := httpfwd.ConnInfo{Dst: dst}
+	alpn := "" // the mesh protocol the client proxy negotiated
 	if meshTLS {
 		tc, peer, err := p.terminate(ctx, stream)
 		if err != nil {
@@ -80,13 +82,13 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 			return
 		}
 		info.Peer, info.TLS = peer, true
-		alpn := tc.ConnectionState().NegotiatedProtocol
+		alpn = tc.ConnectionState().NegotiatedProtocol
 		info.Mux = alpn == tlsid.MuxALPN
 		stream, proto = tc, detect.Opaque
 		// What the client proxy carries inside the tunnel is the app's own
 		// stream; an opaque one (the client proxy says so, or the port is)
 		// goes to the app at once: its server may speak first.
-		if alpn != tlsid.OpaqueALPN && !p.OpaquePorts.Contains(dst.Port()) {
+		if !p.opaque(dst, alpn) {
 			if sniffed, proto, err = sniff.Protocol(tc, p.DetectTimeout); err != nil {
 				_ = tc.Close()
 				return
@@ -94,7 +96,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 			stream = sniffed
 		}
 	}
-	if (proto == detect.HTTP1 || proto == detect.HTTP2) && !p.OpaquePorts.Contains(dst.Port()) {
+	if (proto == detect.HTTP1 || proto == detect.HTTP2) && !p.opaque(dst, alpn) {
 		info.HTTP2 = proto == detect.HTTP2
 		if err := p.HTTP.Serve(stream, info); err != nil {
 			_ = stream.Close()
@@ -108,6 +110,22 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	relay.Pipe(stream, app)
+}
+
+// opaque reports whether a stream to dst, on a connection that negotiated
+// alpn ("" for plaintext), is relayed without protocol detection. The
+// multiplexed connection of a peer proxy is HTTP whatever the port: a peer
+// that did not know the port is opaque (an older proxy, discovery behind the
+// pod's annotation) sends HTTP that way, and relaying its frames to the app
+// would break every request.
+func (p *Proxy) opaque(dst netip.AddrPort, alpn string) bool {
+	switch alpn {
+	case tlsid.OpaqueALPN:
+		return true
+	case tlsid.MuxALPN:
+		return false
+	}
+	return p.OpaquePorts.Contains(dst.Port())
 }
 
 func (p *Proxy) terminate(ctx context.Context, conn net.Conn) (*tls.Conn, string, error) {

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,4 +110,50 @@ func TestServerFirstBanner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMuxToAPortTheServerCallsOpaque: a client proxy that does not know the
+// port is opaque (an older proxy, or discovery not caught up) sends HTTP over
+// the multiplexed connection; the server's proxy must still serve it as
+// HTTP — relaying the multiplexed HTTP/2 bytes to the app would break every
+// request.
+func TestMuxToAPortTheServerCallsOpaque(t *testing.T) {
+	ca := testpki.NewCA(t, "anchor")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1only := new(http.Protocols)
+	h1only.SetHTTP1(true)
+	app := &http.Server{Protocols: h1only, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Proto)
+	})}
+	go func() { _ = app.Serve(ln) }()
+	t.Cleanup(func() { _ = app.Close() })
+	appAddr := netip.MustParseAddrPort(ln.Addr().String())
+
+	server := startProxy(t, proxyOpts{certs: newCerts(ca.Leaf(t, serverID)), anchor: ca.PEM(),
+		opaque: contract.PortRanges{{Lo: appAddr.Port(), Hi: appAddr.Port()}}})
+	client := startProxy(t, proxyOpts{certs: newCerts(ca.Leaf(t, clientID)), anchor: ca.PEM()})
+	client.route(service, server.inbound, serverID)
+	server.dst.set(appAddr)
+	// Beyond 16 HTTP/1.1 requests in flight, the client's proxy multiplexes.
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			c := clientVia(client.outbound, false)
+			defer c.CloseIdleConnections()
+			resp, err := c.Get("http://" + service + "/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "HTTP/1.1" {
+				t.Errorf("status %d, app saw %q", resp.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
 }
