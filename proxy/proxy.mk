@@ -27,3 +27,12 @@ bench-slowheaders: ## 500 slow-header connections against a loopback proxy pair:
 	@mkdir -p $(BIN_DIR)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchslowheaders ./proxy/bench/cmd/benchslowheaders
 	$(BIN_DIR)/benchslowheaders $(BENCH_SLOWHEADERS_ARGS) -out $(BIN_DIR)/bench-slowheaders.md
+
+.PHONY: bench-proxy-destinations
+bench-proxy-destinations: ## Heap and series of one proxy with 1 vs 50 outbound destinations; figures in bin/bench-destinations.txt.
+	@mkdir -p $(BIN_DIR)
+	$(GO) test -run '^$$' -bench FiftyDestinations -benchtime 1x -count 3 ./proxy/sidecar/ | tee $(BIN_DIR)/bench-destinations.txt
+
+.PHONY: check-proxy-metrics
+check-proxy-metrics: ## promtool check metrics on proxies' /metrics after gRPC, websocket and HTTP traffic (apt-get install prometheus).
+	MESHKEEPER_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run TestPromtoolAcceptsMetrics -v ./proxy/sidecar/

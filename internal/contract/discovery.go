@@ -24,11 +24,22 @@ type MeshedPod struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	MTLSMode  string `json:"mtlsMode"`
+	// OpaquePorts is the pod's resolved opaque-ports list (PortRanges form),
+	// for clients that reach the pod by its IP; nil when it is
+	// DefaultOpaquePorts, which keeps snapshots small.
+	OpaquePorts *string `json:"opaquePorts,omitempty"`
 }
 
 // ServiceTarget lists the ready endpoints behind one Service port.
 type ServiceTarget struct {
+	// Namespace and Name are the Service's, for the proxies' per-destination
+	// metrics (dst_namespace, dst_service).
+	Namespace string     `json:"namespace,omitempty"`
+	Name      string     `json:"name,omitempty"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// Opaque is true when this Service port carries an opaque protocol
+	// (OpaquePortsAnnotation): clients' proxies skip protocol detection.
+	Opaque bool `json:"opaque,omitempty"`
 }
 
 // Endpoint is one ready backend; Identity is empty when the backend is not meshed.
@@ -36,4 +47,13 @@ type Endpoint struct {
 	IP       string `json:"ip"`
 	Port     int32  `json:"port"`
 	Identity string `json:"identity,omitempty"`
+}
+
+// PodOpaquePorts is a pod's opaque-ports list.
+func PodOpaquePorts(p MeshedPod) PortRanges {
+	if p.OpaquePorts == nil {
+		return ResolveOpaquePorts()
+	}
+	r, _ := ParsePortRanges(*p.OpaquePorts)
+	return r
 }

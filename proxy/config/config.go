@@ -30,6 +30,9 @@ type Config struct {
 	LogLevel slog.Level
 	// Cores is the number of cores' worth of Go code the proxy runs at once.
 	Cores int
+	// OpaquePorts are the pod's own ports relayed without protocol detection
+	// (contract.EnvOpaquePorts; default contract.DefaultOpaquePorts).
+	OpaquePorts contract.PortRanges
 	// SkipInboundPorts bypass the proxy (proxy-init exempts them); kept for logs.
 	SkipInboundPorts []uint16
 	// FaultFailureRate is the test-only share of inbound HTTP requests answered 503.
@@ -92,6 +95,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", contract.EnvSkipInboundPorts, err))
 	}
 	c.SkipInboundPorts = ports
+	opaque, err := contract.ParseOpaquePortsEnv(getenv(contract.EnvOpaquePorts))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", contract.EnvOpaquePorts, err))
+	}
+	c.OpaquePorts = opaque
 	if s := getenv(contract.EnvFaultFailureRate); s != "" {
 		r, err := strconv.ParseFloat(s, 64)
 		if err != nil || r < 0 || r > 1 {

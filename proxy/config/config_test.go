@@ -64,6 +64,12 @@ func TestFromEnv(t *testing.T) {
 		{"app probe on the admin port", map[string]string{c.EnvAppProbes: `{"/app-health/web/readiness":{"port":4191,"path":"/metrics"}}`}, nil, c.EnvAppProbes},
 		{"app probe outside the prefix", map[string]string{c.EnvAppProbes: `{"/metrics":{"port":8080,"path":"/"}}`}, nil, c.EnvAppProbes},
 		{"app probe scheme", map[string]string{c.EnvAppProbes: `{"/app-health/web/live":{"port":8080,"scheme":"gopher"}}`}, nil, c.EnvAppProbes},
+		{"default opaque ports", nil, func(g Config) bool { return g.OpaquePorts.String() == c.DefaultOpaquePorts }, ""},
+		{"opaque ports", map[string]string{c.EnvOpaquePorts: "25,5000-5010"}, func(g Config) bool {
+			return g.OpaquePorts.Contains(5005) && !g.OpaquePorts.Contains(3306)
+		}, ""},
+		{"no opaque ports", map[string]string{c.EnvOpaquePorts: c.NoOpaquePorts}, func(g Config) bool { return len(g.OpaquePorts) == 0 }, ""},
+		{"bad opaque ports", map[string]string{c.EnvOpaquePorts: "5010-5000"}, nil, c.EnvOpaquePorts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

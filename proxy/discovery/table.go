@@ -16,7 +16,16 @@ import (
 type Target struct {
 	Addr     netip.AddrPort
 	Identity string
+	// Namespace and Service name the destination for metrics (outbound
+	// only): see contract.LabelDstNamespace.
+	Namespace, Service string
+	// Opaque is true when the destination's protocol must not be detected
+	// (contract.OpaquePortsAnnotation): it is relayed as bytes.
+	Opaque bool
 }
+
+// defaultOpaque applies to destinations discovery does not know.
+var defaultOpaque = contract.ResolveOpaquePorts()
 
 // Meshed reports whether the target must be reached over mesh mTLS.
 func (t Target) Meshed() bool { return t.Identity != "" }
@@ -25,12 +34,19 @@ func (t Target) Meshed() bool { return t.Identity != "" }
 type table struct {
 	snap    contract.DiscoverySnapshot
 	cursors map[string]*atomic.Uint64
+	// opaque are the parsed opaque ports of pods that do not use the default.
+	opaque map[string]contract.PortRanges
 }
 
 func newTable(snap contract.DiscoverySnapshot) *table {
-	t := &table{snap: snap, cursors: make(map[string]*atomic.Uint64, len(snap.Services))}
+	t := &table{snap: snap, cursors: make(map[string]*atomic.Uint64, len(snap.Services)), opaque: map[string]contract.PortRanges{}}
 	for key := range snap.Services {
 		t.cursors[key] = new(atomic.Uint64)
+	}
+	for ip, pod := range snap.Pods {
+		if pod.OpaquePorts != nil {
+			t.opaque[ip] = contract.PodOpaquePorts(pod)
+		}
 	}
 	return t
 }
@@ -66,24 +82,36 @@ func (s *Store) Revision() uint64 {
 }
 
 // Resolve maps an original destination to a target:
-//   - a Service "clusterIP:port" → one of its endpoints, in turn;
-//   - a meshed pod IP → that pod, with its identity;
-//   - anything else (or no snapshot yet) → the destination itself, not meshed.
+//   - a Service "clusterIP:port" → one of its endpoints, in turn, named
+//     after the Service;
+//   - a meshed pod IP → that pod, with its identity, named after its namespace;
+//   - anything else (or no snapshot yet) → the destination itself, not
+//     meshed, named contract.DstExternal.
+//
+// Opaque comes from the Service, the pod's list, or (unknown destinations
+// and pods without a list of their own) contract.DefaultOpaquePorts.
 func (s *Store) Resolve(dst netip.AddrPort) Target {
+	out := Target{Addr: dst, Namespace: contract.DstExternal, Service: contract.DstExternal, Opaque: defaultOpaque.Contains(dst.Port())}
 	t := s.cur.Load()
 	if t == nil {
-		return Target{Addr: dst}
+		return out
 	}
 	key := dst.Addr().Unmap().String() + ":" + strconv.Itoa(int(dst.Port()))
 	if svc, ok := t.snap.Services[key]; ok {
+		out.Namespace, out.Service, out.Opaque = svc.Namespace, svc.Name, svc.Opaque
 		if ep, ok := pick(svc.Endpoints, t.cursors[key]); ok {
-			return ep
+			out.Addr, out.Identity = ep.Addr, ep.Identity
+		}
+		return out
+	}
+	ip := dst.Addr().Unmap().String()
+	if pod, ok := t.snap.Pods[ip]; ok {
+		out.Identity, out.Namespace, out.Service = pod.Identity, pod.Namespace, ""
+		if r, ok := t.opaque[ip]; ok {
+			out.Opaque = r.Contains(dst.Port())
 		}
 	}
-	if pod, ok := t.snap.Pods[dst.Addr().Unmap().String()]; ok {
-		return Target{Addr: dst, Identity: pod.Identity}
-	}
-	return Target{Addr: dst}
+	return out
 }
 
 // pick returns the next endpoint with a parseable address in round-robin order.

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/proxy/metrics"
 	"github.com/meshkeeper/meshkeeper/proxy/upstream"
 )
 
@@ -279,24 +278,17 @@ func removeHopHeaders(h http.Header) {
 // serveFastRequest forwards one request and writes its response; false
 // means the connection must close.
 func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *http.Request, info ConnInfo) (keep bool) {
-	start := s.cfg.Now()
 	target := s.cfg.Route(info)
-	peer, tls := info.Peer, info.TLS
-	if s.cfg.Direction == contract.DirectionOutbound {
-		peer, tls = target.Identity, target.Meshed()
-	}
-	obs := metrics.Request{Direction: s.cfg.Direction, PeerIdentity: peer, TLS: tls}
-	// Observed as soon as the status is known, before the response leaves:
-	// a client that has its answer finds it counted, as with net/http.
-	observe := func(status int, transportErr bool) {
-		obs.Status, obs.TransportError = status, transportErr
-		obs.Latency = s.cfg.Now().Sub(start)
-		s.cfg.Metrics.ObserveRequest(obs)
-	}
+	// Counted as soon as the outcome is known, before the response's end
+	// leaves: a client that has its answer finds it counted, as with net/http.
+	t := s.track(ctx, info, target, req.Header)
+	defer t.giveUp()
 	clientClose := req.Close
 	if s.cfg.Fault != nil && s.cfg.Fault() {
 		drainBody(req)
-		observe(http.StatusServiceUnavailable, false)
+		t.fail(contract.ErrorFaultInjected)
+		t.answered(http.StatusServiceUnavailable)
+		t.finish()
 		body := "fault injected by the meshkeeper proxy\n"
 		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Content-Type-Options": {"nosniff"}}
 		return writeSimple(bw, http.StatusServiceUnavailable, h, body, clientClose)
@@ -335,7 +327,9 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 	}
 	resp, err := s.transport.RoundTrip(out)
 	if err != nil {
-		observe(http.StatusBadGateway, true)
+		t.fail(errorKind(err, ctx))
+		t.answered(http.StatusBadGateway)
+		t.finish()
 		s.cfg.Log.Debug("upstream request failed", "direction", s.cfg.Direction, "host", req.Host, "err", err)
 		h := http.Header{}
 		if s.cfg.Direction == contract.DirectionInbound && isDialError(err) {
@@ -344,8 +338,18 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 		return writeSimple(bw, http.StatusBadGateway, h, "", clientClose)
 	}
 	defer resp.Body.Close()
-	observe(resp.StatusCode, false)
+	t.answered(resp.StatusCode)
+	if bodiless(req.Method, resp.StatusCode) {
+		t.ended(resp) // nothing more comes; Response.Write may never read the body
+		t.finish()
+	}
+	resp.Body = &endBody{ReadCloser: resp.Body, res: resp, t: t}
 	return writeResponse(bw, req, resp, clientClose)
+}
+
+// bodiless reports whether a response has no body by definition.
+func bodiless(method string, code int) bool {
+	return method == http.MethodHead || code < 200 || code == http.StatusNoContent || code == http.StatusNotModified
 }
 
 func drainBody(req *http.Request) {

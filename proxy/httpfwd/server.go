@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
@@ -53,7 +54,8 @@ type Config struct {
 	// Route picks the target of one request; outbound balances per request.
 	Route    func(ConnInfo) discovery.Target
 	Upstream *upstream.Transports
-	// Fault, when set and returning true, answers a request with 503 itself.
+	// Fault, when set and returning true, answers a request with 503 itself
+	// (a gRPC call with UNAVAILABLE, as a failing gRPC server would).
 	Fault func() bool
 	// Limits bound header reading, idleness and header size (zero fields:
 	// contract.DefaultProxyLimits).
@@ -115,13 +117,17 @@ func New(cfg Config) *Server {
 		// recognises them). A response of known length is flushed at most
 		// FlushInterval after a write, so one that arrives at once leaves in a
 		// single write with its headers instead of two or three.
-		FlushInterval: FlushInterval,
-		ErrorLog:      slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		FlushInterval:  FlushInterval,
+		ErrorLog:       slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ModifyResponse: trackResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if sw, ok := w.(*statusWriter); ok {
-				sw.transportE = true
-			}
 			cfg.Log.Debug("upstream request failed", "direction", cfg.Direction, "host", r.Host, "err", err)
+			if t := trackerFrom(r.Context()); t != nil {
+				t.fail(errorKind(err, t.client))
+				if t.client.Err() != nil {
+					return // nobody is left to answer
+				}
+			}
 			if cfg.Direction == contract.DirectionInbound && isDialError(err) {
 				// The app never saw the request: the client's proxy may retry it elsewhere.
 				w.Header().Set(ProxyErrorHeader, AppUnavailable)
@@ -173,29 +179,19 @@ func (s *Server) Close() error {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
-	start := s.cfg.Now()
-	sw := &statusWriter{ResponseWriter: w, now: s.cfg.Now}
 	target := s.cfg.Route(info)
-	peer, tls := info.Peer, info.TLS
-	if s.cfg.Direction == contract.DirectionOutbound {
-		peer, tls = target.Identity, target.Meshed()
-	}
-	defer func() {
-		end := sw.headersAt
-		if end.IsZero() {
-			end = s.cfg.Now()
-		}
-		s.cfg.Metrics.ObserveRequest(metrics.Request{
-			Direction: s.cfg.Direction, Status: sw.status, TransportError: sw.transportE,
-			PeerIdentity: peer, TLS: tls, Latency: end.Sub(start),
-		})
-	}()
+	t := s.track(r.Context(), info, target, r.Header)
+	// A request still uncounted when the handler returns (or aborts, a
+	// panic included) did not end normally.
+	defer t.giveUp()
+	sw := &statusWriter{ResponseWriter: w, t: t}
 	// A proxy streams both ways at once: without full duplex, HTTP/1 would
 	// discard or close the request body as soon as response headers are
 	// written, racing the upstream transport still sending it.
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	if s.cfg.Fault != nil && s.cfg.Fault() {
-		http.Error(sw, "fault injected by the meshkeeper proxy", http.StatusServiceUnavailable)
+		t.fail(contract.ErrorFaultInjected)
+		writeFault(sw, r, t)
 		return
 	}
 	if info.Mux && r.ProtoMajor == 2 {
@@ -206,5 +202,57 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	readSmallBody(r)
-	s.rp.ServeHTTP(sw, r.WithContext(upstream.WithTarget(r.Context(), target)))
+	ctx := context.WithValue(upstream.WithTarget(r.Context(), target), trackerKey{}, t)
+	s.rp.ServeHTTP(sw, r.WithContext(ctx))
+}
+
+// track starts following one request: the peer is the client's identity
+// inbound, the target's outbound.
+func (s *Server) track(client context.Context, info ConnInfo, target discovery.Target, h http.Header) *tracker {
+	obs := metrics.Request{Direction: s.cfg.Direction, PeerIdentity: info.Peer, TLS: info.TLS}
+	if s.cfg.Direction == contract.DirectionOutbound {
+		obs.PeerIdentity, obs.TLS = target.Identity, target.Meshed()
+		obs.Dst = metrics.Dst{Namespace: target.Namespace, Service: target.Service}
+	}
+	obs.GRPC = metrics.IsGRPC(h.Get("Content-Type"))
+	return &tracker{m: s.cfg.Metrics, now: s.cfg.Now, start: s.cfg.Now(), client: client, obs: obs}
+}
+
+// trackResponse (ReverseProxy.ModifyResponse) hands the response's end to
+// its tracker. A protocol switch is counted at once: what follows is a
+// stream of bytes, counted by the TCP metrics of its connection.
+func trackResponse(res *http.Response) error {
+	t := trackerFrom(res.Request.Context())
+	if t == nil {
+		return nil
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// ReverseProxy refuses a switch to another protocol than asked (502).
+		if strings.EqualFold(res.Header.Get("Upgrade"), res.Request.Header.Get("Upgrade")) {
+			t.answered(http.StatusSwitchingProtocols)
+			t.finish()
+		}
+		return nil
+	}
+	res.Body = &endBody{ReadCloser: res.Body, res: res, t: t}
+	return nil
+}
+
+const faultMessage = "fault injected by the meshkeeper proxy"
+
+// writeFault answers an injected fault: 503, or for a gRPC call a
+// trailers-only UNAVAILABLE (HTTP 200), which is how gRPC servers fail.
+func writeFault(w http.ResponseWriter, r *http.Request, t *tracker) {
+	if !t.obs.GRPC {
+		http.Error(w, faultMessage, http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", r.Header.Get("Content-Type"))
+	h.Set("Grpc-Status", "14")
+	h.Set("Grpc-Message", faultMessage)
+	t.mu.Lock()
+	t.obs.GRPCStatus = "14"
+	t.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
 }

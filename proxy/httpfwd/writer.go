@@ -2,25 +2,22 @@ package httpfwd
 
 import (
 	"net/http"
-	"time"
 )
 
-// statusWriter records the status and when response headers left, and stops
+// statusWriter gives its tracker the status and when response headers left, and stops
 // net/http from adding Content-Type or Date the upstream did not send.
 // Unwrap keeps flushing and hijacking (websocket upgrades) working through
 // http.ResponseController.
 type statusWriter struct {
 	http.ResponseWriter
-	status     int
-	headersAt  time.Time
-	now        func() time.Time
-	transportE bool
+	status int
+	t      *tracker
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
-		w.headersAt = w.now()
+		w.t.answered(code)
 		h := w.ResponseWriter.Header()
 		for _, k := range []string{"Content-Type", "Date"} {
 			if _, ok := h[k]; !ok {

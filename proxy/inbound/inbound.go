@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -41,7 +42,9 @@ type Proxy struct {
 	// (HTTP has its own, in HTTP).
 	Limits contract.ProxyLimits
 	Now    func() time.Time
-	Log    *slog.Logger
+	// OpaquePorts are the pod's ports relayed without protocol detection.
+	OpaquePorts contract.PortRanges
+	Log         *slog.Logger
 }
 
 // HTTPRoute sends every inbound request to the application on the port the
@@ -72,9 +75,10 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	// Counting wraps the sniffed stream, so the replayed prefix is counted too.
-	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS))
+	var stream net.Conn = metrics.CountConn(sniffed, p.Metrics.ConnOpened(contract.DirectionInbound, meshTLS, metrics.Dst{}))
 	idler, _ := conn.(accept.Idler) // the listener's slot, reclaimable while idle
 	info := httpfwd.ConnInfo{Dst: dst, Idle: idler}
+	alpn := "" // the mesh protocol the client proxy negotiated
 	if meshTLS {
 		tc, peer, err := p.terminate(ctx, stream)
 		if err != nil {
@@ -83,15 +87,21 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 			return
 		}
 		info.Peer, info.TLS = peer, true
-		info.Mux = tc.ConnectionState().NegotiatedProtocol == tlsid.MuxALPN
-		// What the client proxy carries inside the tunnel is the app's own stream.
-		if sniffed, proto, err = sniff.Protocol(tc, p.DetectTimeout); err != nil {
-			_ = tc.Close()
-			return
+		alpn = tc.ConnectionState().NegotiatedProtocol
+		info.Mux = alpn == tlsid.MuxALPN
+		stream, proto = tc, detect.Opaque
+		// What the client proxy carries inside the tunnel is the app's own
+		// stream; an opaque one (the client proxy says so, or the port is)
+		// goes to the app at once: its server may speak first.
+		if !p.opaque(dst, alpn) {
+			if sniffed, proto, err = sniff.Protocol(tc, p.DetectTimeout); err != nil {
+				_ = tc.Close()
+				return
+			}
+			stream = sniffed
 		}
-		stream = sniffed
 	}
-	if proto == detect.HTTP1 || proto == detect.HTTP2 {
+	if (proto == detect.HTTP1 || proto == detect.HTTP2) && !p.opaque(dst, alpn) {
 		info.HTTP2 = proto == detect.HTTP2
 		if err := p.HTTP.Serve(stream, info); err != nil {
 			_ = stream.Close()
@@ -105,6 +115,22 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	relay.Pipe(stream, app, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
+}
+
+// opaque reports whether a stream to dst, on a connection that negotiated
+// alpn ("" for plaintext), is relayed without protocol detection. The
+// multiplexed connection of a peer proxy is HTTP whatever the port: a peer
+// that did not know the port is opaque (an older proxy, discovery behind the
+// pod's annotation) sends HTTP that way, and relaying its frames to the app
+// would break every request.
+func (p *Proxy) opaque(dst netip.AddrPort, alpn string) bool {
+	switch alpn {
+	case tlsid.OpaqueALPN:
+		return true
+	case tlsid.MuxALPN:
+		return false
+	}
+	return p.OpaquePorts.Contains(dst.Port())
 }
 
 func (p *Proxy) terminate(ctx context.Context, conn net.Conn) (*tls.Conn, string, error) {

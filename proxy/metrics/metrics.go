@@ -19,6 +19,10 @@ var LatencyBuckets = []float64{
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 }
 
+// ConnDurationBuckets reach from a refused connection to an hour-long
+// stream (websocket sessions, database pools).
+var ConnDurationBuckets = []float64{0.001, 0.01, 0.1, 1, 10, 60, 300, 900, 3600}
+
 // Info reports the values of the build-info labels that change at run time.
 type Info interface {
 	AnchorsLabel() string
@@ -28,12 +32,15 @@ type Info interface {
 // Metrics records requests and connections for both directions.
 type Metrics struct {
 	Registry *prometheus.Registry
+	// Now is the clock for connection durations; New sets time.Now.
+	Now func() time.Time
 
 	requests   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	connsTotal *prometheus.CounterVec
 	connsOpen  *prometheus.GaugeVec
 	bytes      *prometheus.CounterVec
+	connTime   *prometheus.HistogramVec
 }
 
 // New builds the metrics; info is read at every scrape so the build-info
@@ -41,24 +48,29 @@ type Metrics struct {
 func New(version string, info Info) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
+		Now:      time.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: c.MetricRequestsTotal, Help: "HTTP requests proxied, by outcome.",
-		}, []string{c.LabelDirection, c.LabelStatusCode, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelStatusCode, c.LabelGRPCStatus, c.LabelError, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: c.MetricRequestDuration, Help: "Time from request received to response headers sent, seconds.",
 			Buckets: LatencyBuckets,
-		}, []string{c.LabelDirection, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelClassification, c.LabelPeerIdentity, c.LabelTLS}),
 		connsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: c.MetricTCPConnectionsTotal, Help: "TCP connections accepted.",
-		}, []string{c.LabelDirection, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS}),
 		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: c.MetricTCPOpenConnections, Help: "TCP connections open now.",
-		}, []string{c.LabelDirection, c.LabelTLS}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: c.MetricTCPBytesTotal, Help: "Bytes relayed on the mesh side of accepted connections.",
-		}, []string{c.LabelDirection, c.LabelTLS, c.LabelFlow}),
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS, c.LabelFlow}),
+		connTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: c.MetricTCPConnectionDuration, Help: "How long accepted connections stayed open, seconds, observed at close.",
+			Buckets: ConnDurationBuckets,
+		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.connsTotal, m.connsOpen, m.bytes,
+	m.Registry.MustRegister(m.requests, m.latency, m.connsTotal, m.connsOpen, m.bytes, m.connTime,
 		&buildInfo{version: version, info: info, desc: prometheus.NewDesc(c.MetricBuildInfo,
 			"Proxy version, trusted anchors and current issuer (SHA-256 fingerprints).", []string{c.LabelVersion, c.LabelTrustAnchors, c.LabelIssuer}, nil)},
 		collectors.NewGoCollector(),
@@ -67,61 +79,71 @@ func New(version string, info Info) *Metrics {
 	return m
 }
 
+// Dst is an outbound destination's labels (contract.LabelDstNamespace);
+// the zero value on inbound.
+type Dst struct {
+	Namespace, Service string
+}
+
 // Request is one completed HTTP request.
 type Request struct {
 	Direction string
-	// Status is the code sent to the client; 0 when none was (transport error).
-	Status         int
-	TransportError bool
-	PeerIdentity   string
-	TLS            bool
-	// Latency is until response headers were sent.
+	Dst       Dst
+	Outcome
+	PeerIdentity string
+	TLS          bool
+	// Latency is until response headers were sent (until the proxy gave up
+	// when none were).
 	Latency time.Duration
-}
-
-// Classify is the success/failure rule: a 5xx or a transport error fails.
-func Classify(status int, transportError bool) string {
-	if transportError || status >= 500 || status == 0 {
-		return c.ClassFailure
-	}
-	return c.ClassSuccess
 }
 
 // ObserveRequest counts a request and its latency.
 func (m *Metrics) ObserveRequest(r Request) {
-	class := Classify(r.Status, r.TransportError)
+	v := Classify(r.Outcome)
 	tls := strconv.FormatBool(r.TLS)
 	status := ""
 	if r.Status > 0 {
 		status = strconv.Itoa(r.Status)
 	}
-	m.requests.WithLabelValues(r.Direction, status, class, r.PeerIdentity, tls).Inc()
-	m.latency.WithLabelValues(r.Direction, class, r.PeerIdentity, tls).Observe(r.Latency.Seconds())
+	m.requests.WithLabelValues(r.Direction, r.Dst.Namespace, r.Dst.Service, status, v.GRPCStatus, v.Error, v.Class, r.PeerIdentity, tls).Inc()
+	m.latency.WithLabelValues(r.Direction, r.Dst.Namespace, r.Dst.Service, v.Class, r.PeerIdentity, tls).Observe(r.Latency.Seconds())
 }
 
 // Conn tracks one accepted connection; Read and Wrote count relayed bytes.
 type Conn struct {
-	open  prometheus.Gauge
-	read  prometheus.Counter
-	wrote prometheus.Counter
+	open     prometheus.Gauge
+	read     prometheus.Counter
+	wrote    prometheus.Counter
+	duration prometheus.Observer
+	start    time.Time
+	now      func() time.Time
 }
 
 // ConnOpened counts a new connection until Closed is called.
-func (m *Metrics) ConnOpened(direction string, tls bool) *Conn {
+func (m *Metrics) ConnOpened(direction string, tls bool, dst Dst) *Conn {
 	t := strconv.FormatBool(tls)
-	m.connsTotal.WithLabelValues(direction, t).Inc()
-	open := m.connsOpen.WithLabelValues(direction, t)
+	m.connsTotal.WithLabelValues(direction, dst.Namespace, dst.Service, t).Inc()
+	open := m.connsOpen.WithLabelValues(direction, dst.Namespace, dst.Service, t)
 	open.Inc()
 	return &Conn{
-		open:  open,
-		read:  m.bytes.WithLabelValues(direction, t, "read"),
-		wrote: m.bytes.WithLabelValues(direction, t, "write"),
+		open:     open,
+		read:     m.bytes.WithLabelValues(direction, dst.Namespace, dst.Service, t, "read"),
+		wrote:    m.bytes.WithLabelValues(direction, dst.Namespace, dst.Service, t, "write"),
+		duration: m.connTime.WithLabelValues(direction, dst.Namespace, dst.Service, t),
+		start:    m.Now(),
+		now:      m.Now,
 	}
 }
 
 func (c *Conn) Read(n int)  { c.read.Add(float64(n)) }
 func (c *Conn) Wrote(n int) { c.wrote.Add(float64(n)) }
-func (c *Conn) Closed()     { c.open.Dec() }
+
+// Closed drops the open gauge and records how long the connection lived;
+// call it once.
+func (c *Conn) Closed() {
+	c.open.Dec()
+	c.duration.Observe(c.now().Sub(c.start).Seconds())
+}
 
 type buildInfo struct {
 	version string

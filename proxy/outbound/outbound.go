@@ -57,23 +57,30 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	target := p.Resolve(dst)
-	conn = metrics.CountConn(conn, p.Metrics.ConnOpened(contract.DirectionOutbound, target.Meshed()))
-	sniffed, proto, err := sniff.Protocol(conn, p.DetectTimeout)
-	if err != nil {
-		_ = conn.Close()
-		return
-	}
-	if proto == detect.HTTP1 || proto == detect.HTTP2 {
-		if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2, Idle: idler}); err != nil {
+	conn = metrics.CountConn(conn, p.Metrics.ConnOpened(contract.DirectionOutbound, target.Meshed(),
+		metrics.Dst{Namespace: target.Namespace, Service: target.Service}))
+	var stream net.Conn = conn
+	if !target.Opaque { // an opaque port is never sniffed: its server may speak first
+		sniffed, proto, err := sniff.Protocol(conn, p.DetectTimeout)
+		if err != nil {
 			_ = conn.Close()
+			return
 		}
-		return
+		if proto == detect.HTTP1 || proto == detect.HTTP2 {
+			if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2, Idle: idler}); err != nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		stream = sniffed
 	}
-	up, err := p.Dialer.Dial(ctx, target)
+	// The peer proxy is told the stream is opaque: this proxy already decided
+	// (or waited out detection), so it relays without waiting again.
+	up, err := p.Dialer.DialOpaque(ctx, target)
 	if err != nil {
 		p.Log.Info("outbound connect failed", "dst", dst, "target", target.Addr, "identity", target.Identity, "err", err)
 		_ = conn.Close()
 		return
 	}
-	relay.Pipe(sniffed, up, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
+	relay.Pipe(stream, up, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
 }

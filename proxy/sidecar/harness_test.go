@@ -75,6 +75,7 @@ type proxyOpts struct {
 	fault  float64
 	clock  clock.Clock
 	limits contract.ProxyLimits
+	opaque contract.PortRanges // the pod's own opaque ports
 }
 
 func startProxy(t testing.TB, o proxyOpts) *proxy {
@@ -95,7 +96,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 		o.clock = clock.Real{}
 	}
 	cfg := config.Config{TrustDomain: td, TrustRootsPath: p.trustPath, PodNamespace: "app", ServiceAccount: "x",
-		Strict: o.strict, FaultFailureRate: o.fault, Limits: o.limits}
+		Strict: o.strict, FaultFailureRate: o.fault, Limits: o.limits, OpaquePorts: o.opaque}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -119,7 +120,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 func (p *proxy) route(service string, endpoint string, identity string) {
 	ap := netip.MustParseAddrPort(endpoint)
 	p.store.Set(contract.DiscoverySnapshot{Services: map[string]contract.ServiceTarget{
-		service: {Endpoints: []contract.Endpoint{{IP: ap.Addr().String(), Port: int32(ap.Port()), Identity: identity}}},
+		service: {Namespace: "app", Name: "server", Endpoints: []contract.Endpoint{{IP: ap.Addr().String(), Port: int32(ap.Port()), Identity: identity}}},
 	}})
 	p.dst.set(netip.MustParseAddrPort(service))
 }

@@ -139,8 +139,8 @@ func TestMeshRoundTrips(t *testing.T) {
 			}
 			resp.Body.Close()
 		}
-		in := `meshkeeper_proxy_requests_total{classification="failure",direction="inbound",peer_identity="` + clientID + `",status_code="500",tls="true"}`
-		out := `meshkeeper_proxy_requests_total{classification="failure",direction="outbound",peer_identity="` + serverID + `",status_code="500",tls="true"}`
+		in := `meshkeeper_proxy_requests_total{classification="failure",direction="inbound",dst_namespace="",dst_service="",error="",grpc_status="",peer_identity="` + clientID + `",status_code="500",tls="true"}`
+		out := `meshkeeper_proxy_requests_total{classification="failure",direction="outbound",dst_namespace="app",dst_service="server",error="",grpc_status="",peer_identity="` + serverID + `",status_code="500",tls="true"}`
 		if got := server.metric(t, in); got != fmt.Sprint(n) {
 			t.Fatalf("server inbound: %s = %s", in, got)
 		}
@@ -148,7 +148,7 @@ func TestMeshRoundTrips(t *testing.T) {
 			t.Fatalf("client outbound: %s = %s", out, got)
 		}
 		// The earlier 3 HTTP/1 and 1 h2 requests succeeded with identities too.
-		in201 := `meshkeeper_proxy_requests_total{classification="success",direction="inbound",peer_identity="` + clientID + `",status_code="201",tls="true"}`
+		in201 := `meshkeeper_proxy_requests_total{classification="success",direction="inbound",dst_namespace="",dst_service="",error="",grpc_status="",peer_identity="` + clientID + `",status_code="201",tls="true"}`
 		if got := server.metric(t, in201); got != "3" {
 			t.Fatalf("%s = %s", in201, got)
 		}
@@ -156,7 +156,7 @@ func TestMeshRoundTrips(t *testing.T) {
 		if got := server.metric(t, buildInfo); got != "1" {
 			t.Fatalf("%s = %s", buildInfo, got)
 		}
-		if got := server.metric(t, `meshkeeper_proxy_tcp_connections_total{direction="inbound",tls="true"}`); got == "absent" || got == "0" {
+		if got := server.metric(t, `meshkeeper_proxy_tcp_connections_total{direction="inbound",dst_namespace="",dst_service="",tls="true"}`); got == "absent" || got == "0" {
 			t.Fatalf("inbound mTLS connections not counted: %s", got)
 		}
 	})
@@ -219,7 +219,7 @@ func TestTrustDomainAndModes(t *testing.T) {
 	if _, err := clientVia(strict.inbound, false).Get("http://x/echo"); err == nil {
 		t.Fatal("strict inbound answered plaintext")
 	}
-	if got := permissive.metric(t, `meshkeeper_proxy_requests_total{classification="success",direction="inbound",peer_identity="",status_code="201",tls="false"}`); got != "1" {
+	if got := permissive.metric(t, `meshkeeper_proxy_requests_total{classification="success",direction="inbound",dst_namespace="",dst_service="",error="",grpc_status="",peer_identity="",status_code="201",tls="false"}`); got != "1" {
 		t.Fatalf("plaintext request not counted with tls=false: %s", got)
 	}
 }
@@ -270,7 +270,7 @@ func TestFaultInjection(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if got := server.metric(t, `meshkeeper_proxy_requests_total{classification="failure",direction="inbound",peer_identity="",status_code="503",tls="false"}`); got != "1" {
+	if got := server.metric(t, `meshkeeper_proxy_requests_total{classification="failure",direction="inbound",dst_namespace="",dst_service="",error="fault_injected",grpc_status="",peer_identity="",status_code="503",tls="false"}`); got != "1" {
 		t.Fatalf("fault not counted: %s", got)
 	}
 }

@@ -99,7 +99,7 @@ func TestBurstIsMultiplexedBetweenProxies(t *testing.T) {
 	if d := dumpVia(t, clientVia(client.outbound, true), "http://"+service+"/echo", nil); d.Proto != "HTTP/2.0" {
 		t.Fatalf("h2 client: app saw %s", d.Proto)
 	}
-	got := server.metric(t, `meshkeeper_proxy_tcp_connections_total{direction="inbound",tls="true"}`)
+	got := server.metric(t, `meshkeeper_proxy_tcp_connections_total{direction="inbound",dst_namespace="",dst_service="",tls="true"}`)
 	if n, err := strconv.Atoi(got); err != nil || n > 17 {
 		t.Fatalf("mTLS connections between the proxies: %s, want at most 16+1", got)
 	}

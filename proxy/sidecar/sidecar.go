@@ -107,6 +107,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	m := metrics.New(o.Version, buildInfo{bundle, o.Certs})
+	m.Now = o.Clock.Now
 	mesh := tlsid.Mesh{Certs: o.Certs, Roots: bundle, TrustDomain: cfg.TrustDomain, Now: o.Clock.Now}
 	dialer := &upstream.Dialer{Mesh: mesh}
 	outTransports, inTransports := &upstream.Transports{Dialer: dialer}, &upstream.Transports{Dialer: dialer}
@@ -147,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 	defer adminSrv.Close()
 
 	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
-		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionInbound)}
+		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, OpaquePorts: cfg.OpaquePorts, Log: log.With("direction", contract.DirectionInbound)}
 	out := &outbound.Proxy{OrigDst: o.OrigDst, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
 		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionOutbound)}
 

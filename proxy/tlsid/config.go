@@ -16,6 +16,14 @@ import (
 // connection per request in the application's own protocol.
 const MuxALPN = "meshkeeper/1-h2"
 
+// OpaqueALPN is offered, before contract.ALPN, by a proxy that relays an
+// opaque stream (an opaque port, or a client that sent nothing HTTP): the
+// peer proxy that selects it relays the tunnel to its application at once,
+// without waiting out protocol detection a second time, so a
+// server-speaks-first protocol's banner is not held up. A proxy that only
+// knows contract.ALPN selects that one and detects as before.
+const OpaqueALPN = "meshkeeper/1-opaque"
+
 // ErrNoCertificate means the proxy has not obtained its certificate yet.
 var ErrNoCertificate = errors.New("no workload certificate issued yet")
 
@@ -59,7 +67,7 @@ func (m Mesh) current() (*tls.Certificate, error) {
 func (m Mesh) ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		NextProtos: []string{MuxALPN, contract.ALPN},
+		NextProtos: []string{MuxALPN, OpaqueALPN, contract.ALPN},
 		ClientAuth: tls.RequireAnyClientCert,
 		Time:       m.now,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -84,6 +92,11 @@ func (m Mesh) MuxClientConfig(want string) *tls.Config {
 	return m.clientConfig(want, MuxALPN, contract.ALPN)
 }
 
+// OpaqueClientConfig is ClientConfig offering OpaqueALPN first.
+func (m Mesh) OpaqueClientConfig(want string) *tls.Config {
+	return m.clientConfig(want, OpaqueALPN, contract.ALPN)
+}
+
 func (m Mesh) clientConfig(want string, protos ...string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
@@ -102,9 +115,11 @@ func (m Mesh) clientConfig(want string, protos ...string) *tls.Config {
 
 // HandshakePeer returns the verified SPIFFE ID of the peer of a completed
 // mesh handshake, refusing a connection that negotiated neither
-// contract.ALPN nor MuxALPN.
+// contract.ALPN, MuxALPN nor OpaqueALPN.
 func HandshakePeer(cs tls.ConnectionState) (string, error) {
-	if cs.NegotiatedProtocol != contract.ALPN && cs.NegotiatedProtocol != MuxALPN {
+	switch cs.NegotiatedProtocol {
+	case contract.ALPN, MuxALPN, OpaqueALPN:
+	default:
 		return "", errors.New("peer did not negotiate the mesh ALPN")
 	}
 	if len(cs.PeerCertificates) == 0 {

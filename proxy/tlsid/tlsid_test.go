@@ -166,3 +166,45 @@ func TestMutualHandshake(t *testing.T) {
 		t.Fatal("client accepted a server with the wrong identity")
 	}
 }
+
+// TestALPNSelection: each client config gets its protocol from a current
+// server, and a server that predates MuxALPN and OpaqueALPN (only
+// contract.ALPN) still accepts every client.
+func TestALPNSelection(t *testing.T) {
+	ca := testpki.NewCA(t, "anchor")
+	const td = "cluster.local"
+	serverID, clientID := contract.SPIFFEID(td, "ns", "server"), contract.SPIFFEID(td, "ns", "client")
+	server := tlsid.Mesh{Certs: testpki.Static{Cert: ca.Leaf(t, serverID)}, Roots: testpki.Static{Roots: ca.Pool()}, TrustDomain: td}
+	client := tlsid.Mesh{Certs: testpki.Static{Cert: ca.Leaf(t, clientID)}, Roots: testpki.Static{Roots: ca.Pool()}, TrustDomain: td}
+	negotiate := func(sconf, cconf *tls.Config) string {
+		c, s := net.Pipe()
+		defer c.Close()
+		defer s.Close()
+		go func() { _ = tls.Server(s, sconf).HandshakeContext(context.Background()) }()
+		cc := tls.Client(c, cconf)
+		if err := cc.HandshakeContext(context.Background()); err != nil {
+			return "error: " + err.Error()
+		}
+		if _, err := tlsid.HandshakePeer(cc.ConnectionState()); err != nil {
+			return "refused: " + err.Error()
+		}
+		return cc.ConnectionState().NegotiatedProtocol
+	}
+	old := server.ServerConfig()
+	old.NextProtos = []string{contract.ALPN}
+	for _, tc := range []struct {
+		name         string
+		server, cl   *tls.Config
+		wantProtocol string
+	}{
+		{"plain", server.ServerConfig(), client.ClientConfig(serverID), contract.ALPN},
+		{"mux", server.ServerConfig(), client.MuxClientConfig(serverID), tlsid.MuxALPN},
+		{"opaque", server.ServerConfig(), client.OpaqueClientConfig(serverID), tlsid.OpaqueALPN},
+		{"opaque to an old server", old, client.OpaqueClientConfig(serverID), contract.ALPN},
+		{"mux to an old server", old, client.MuxClientConfig(serverID), contract.ALPN},
+	} {
+		if got := negotiate(tc.server, tc.cl); got != tc.wantProtocol {
+			t.Errorf("%s: negotiated %q, want %q", tc.name, got, tc.wantProtocol)
+		}
+	}
+}

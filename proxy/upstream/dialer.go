@@ -43,6 +43,15 @@ func (d *Dialer) Dial(ctx context.Context, t discovery.Target) (net.Conn, error)
 	return d.dial(ctx, t, false)
 }
 
+// DialOpaque is Dial for an opaque stream: to a meshed target it offers
+// tlsid.OpaqueALPN, so the peer proxy relays without detecting again.
+func (d *Dialer) DialOpaque(ctx context.Context, t discovery.Target) (net.Conn, error) {
+	if !t.Meshed() {
+		return d.dial(ctx, t, false)
+	}
+	return d.dialWith(ctx, t, d.Mesh.OpaqueClientConfig(t.Identity), false)
+}
+
 // DialMux returns a mesh mTLS connection to t on which the peer proxy agreed
 // to serve multiplexed HTTP/2 (tlsid.MuxALPN); errNoMux when it did not.
 func (d *Dialer) DialMux(ctx context.Context, t discovery.Target) (net.Conn, error) {
@@ -50,24 +59,31 @@ func (d *Dialer) DialMux(ctx context.Context, t discovery.Target) (net.Conn, err
 }
 
 func (d *Dialer) dial(ctx context.Context, t discovery.Target, mux bool) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
-	defer cancel()
 	if !t.Meshed() {
+		ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+		defer cancel()
 		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr.String())
 		if err != nil {
 			return nil, err
 		}
 		return rawio.Wrap(conn), nil
 	}
+	conf := d.Mesh.ClientConfig(t.Identity)
+	if mux {
+		conf = d.Mesh.MuxClientConfig(t.Identity)
+	}
+	return d.dialWith(ctx, t, conf, mux)
+}
+
+// dialWith connects to a meshed target and handshakes with conf.
+func (d *Dialer) dialWith(ctx context.Context, t discovery.Target, conf *tls.Config, mux bool) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	defer cancel()
 	conn, err := (&net.Dialer{Timeout: MeshConnectTimeout}).DialContext(ctx, "tcp", t.Addr.String())
 	if err != nil {
 		return nil, err
 	}
 	conn = rawio.Wrap(conn)
-	conf := d.Mesh.ClientConfig(t.Identity)
-	if mux {
-		conf = d.Mesh.MuxClientConfig(t.Identity)
-	}
 	tc := tls.Client(conn, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()

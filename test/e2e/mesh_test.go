@@ -39,6 +39,9 @@ func TestMesh(t *testing.T) {
 	if !t.Run("MutualTLSAndGoldenMetrics", func(t *testing.T) { testMutualTLS(t, cs) }) {
 		return
 	}
+	if !t.Run("ProtocolMatrix", func(t *testing.T) { testProtocolMatrix(t, cs) }) {
+		return
+	}
 	if !t.Run("IssuerRotationUnderLoad", func(t *testing.T) { testIssuerRotation(t, cs, dyn, name) }) {
 		return
 	}
@@ -46,6 +49,9 @@ func TestMesh(t *testing.T) {
 		return
 	}
 	if !t.Run("FaultyUpgradeRollsBack", func(t *testing.T) { testFaultyUpgrade(t, cs, dyn, name) }) {
+		return
+	}
+	if !t.Run("GRPCFaultyUpgradeRollsBack", func(t *testing.T) { testGRPCFaultyUpgrade(t, cs, dyn, name) }) {
 		return
 	}
 	t.Run("UpgradeUnderLoadSurvivesOperatorRestart", func(t *testing.T) { testUpgrade(t, cs, dyn, name) })

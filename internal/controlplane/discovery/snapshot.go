@@ -31,7 +31,7 @@ func BuildSnapshot(in Inputs) contract.DiscoverySnapshot {
 		nsAnnotations[ns.Name] = ns.Annotations
 	}
 	pods := meshedPods(in, nsAnnotations)
-	return contract.DiscoverySnapshot{Pods: pods, Services: services(in, pods)}
+	return contract.DiscoverySnapshot{Pods: pods, Services: services(in, pods, nsAnnotations)}
 }
 
 func meshedPods(in Inputs, nsAnnotations map[string]map[string]string) map[string]contract.MeshedPod {
@@ -46,6 +46,9 @@ func meshedPods(in Inputs, nsAnnotations map[string]map[string]string) map[strin
 			Namespace: pod.Namespace,
 			Name:      pod.Name,
 			MTLSMode:  contract.ResolveMTLSMode(pod.Annotations, nsAnnotations[pod.Namespace], in.DefaultMTLSMode),
+		}
+		if ports := contract.ResolveOpaquePorts(pod.Annotations, nsAnnotations[pod.Namespace]).String(); ports != contract.DefaultOpaquePorts {
+			meshed.OpaquePorts = &ports
 		}
 		for _, ip := range podIPs(pod) {
 			out[ip] = meshed
@@ -68,7 +71,7 @@ func podIPs(pod *corev1.Pod) []string {
 	return ips
 }
 
-func services(in Inputs, pods map[string]contract.MeshedPod) map[string]contract.ServiceTarget {
+func services(in Inputs, pods map[string]contract.MeshedPod, nsAnnotations map[string]map[string]string) map[string]contract.ServiceTarget {
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for _, s := range in.EndpointSlices {
 		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
@@ -85,13 +88,40 @@ func services(in Inputs, pods map[string]contract.MeshedPod) map[string]contract
 					continue // the proxy only carries TCP
 				}
 				key := net.JoinHostPort(ip, strconv.Itoa(int(port.Port)))
+				eps := readyEndpoints(slicesByService[svc.Namespace+"/"+svc.Name], family, port.Name, pods)
 				out[key] = contract.ServiceTarget{
-					Endpoints: readyEndpoints(slicesByService[svc.Namespace+"/"+svc.Name], family, port.Name, pods),
+					Namespace: svc.Namespace,
+					Name:      svc.Name,
+					Endpoints: eps,
+					Opaque:    serviceOpaque(svc, port.Port, eps, pods, nsAnnotations[svc.Namespace]),
 				}
 			}
 		}
 	}
 	return out
+}
+
+// serviceOpaque decides whether a Service port is opaque: by the Service's
+// own annotation (on its port) when it has a valid one, else by the list of
+// the pods behind it on the port they serve (a meshed endpoint's resolved
+// list; for unmeshed ones, the namespace's or the default list).
+func serviceOpaque(svc *corev1.Service, port int32, eps []contract.Endpoint, pods map[string]contract.MeshedPod,
+	nsAnnotations map[string]string) bool {
+	if v, ok := svc.Annotations[contract.OpaquePortsAnnotation]; ok {
+		if r, err := contract.ParsePortRanges(v); err == nil {
+			return r.Contains(uint16(port))
+		}
+	}
+	for _, ep := range eps {
+		if pod, ok := pods[ep.IP]; ok {
+			return contract.PodOpaquePorts(pod).Contains(uint16(ep.Port))
+		}
+	}
+	target := port
+	if len(eps) > 0 {
+		target = eps[0].Port
+	}
+	return contract.ResolveOpaquePorts(nsAnnotations).Contains(uint16(target))
 }
 
 // clusterIPs lists a Service's virtual IPs; headless and ExternalName have none.

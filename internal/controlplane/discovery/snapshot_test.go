@@ -134,7 +134,7 @@ func TestBuildSnapshotServices(t *testing.T) {
 				EndpointSlices: []*discoveryv1.EndpointSlice{slice("shop", "web", "web-1", sliceHTTP,
 					sliceEndpoint{"10.0.0.2", nil}, sliceEndpoint{"10.0.0.1", ptr.To(true)}, sliceEndpoint{"10.0.0.3", ptr.To(false)})},
 			},
-			want: map[string]contract.ServiceTarget{"10.96.0.10:80": {Endpoints: []contract.Endpoint{
+			want: map[string]contract.ServiceTarget{"10.96.0.10:80": {Namespace: "shop", Name: "web", Endpoints: []contract.Endpoint{
 				{IP: "10.0.0.1", Port: 8080, Identity: "spiffe://cluster.local/ns/shop/sa/web-sa"},
 				{IP: "10.0.0.2", Port: 8080},
 			}}},
@@ -150,7 +150,7 @@ func TestBuildSnapshotServices(t *testing.T) {
 					slice("elsewhere", "web", "web-1", sliceHTTP, sliceEndpoint{"10.0.0.8", nil}),
 				},
 			},
-			want: map[string]contract.ServiceTarget{"10.96.0.10:80": {Endpoints: []contract.Endpoint{{IP: "10.0.0.2", Port: 8080}}}},
+			want: map[string]contract.ServiceTarget{"10.96.0.10:80": {Namespace: "shop", Name: "web", Endpoints: []contract.Endpoint{{IP: "10.0.0.2", Port: 8080}}}},
 		},
 		{
 			name: "unnamed port matches unnamed slice port; UDP ports skipped; no endpoints is an empty list",
@@ -163,8 +163,8 @@ func TestBuildSnapshotServices(t *testing.T) {
 				EndpointSlices: []*discoveryv1.EndpointSlice{slice("shop", "single", "s-1", sliceUnnamed, sliceEndpoint{"10.0.0.4", nil})},
 			},
 			want: map[string]contract.ServiceTarget{
-				"10.96.0.11:9000": {Endpoints: []contract.Endpoint{{IP: "10.0.0.4", Port: 9090}}},
-				"10.96.0.12:80":   {Endpoints: []contract.Endpoint{}},
+				"10.96.0.11:9000": {Namespace: "shop", Name: "single", Endpoints: []contract.Endpoint{{IP: "10.0.0.4", Port: 9090}}},
+				"10.96.0.12:80":   {Namespace: "shop", Name: "empty", Endpoints: []contract.Endpoint{}},
 			},
 		},
 		{

@@ -69,6 +69,13 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 		}
 		proxy.Env = setEnv(proxy.Env, corev1.EnvVar{Name: l.Env, Value: strings.TrimSpace(v)})
 	}
+	env, warning := opaquePortsEnv(pod.Annotations, ns.Annotations)
+	if warning != "" {
+		warnings = append(warnings, warning)
+	}
+	if env != nil {
+		proxy.Env = setEnv(proxy.Env, *env)
+	}
 	if mode == contract.MTLSStrict {
 		if env, ok := appProbesEnv(rewriteProbes(out.Spec.Containers)); ok {
 			proxy.Env = append(proxy.Env, env)
@@ -100,6 +107,25 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 		}
 	}
 	return out, warnings
+}
+
+// opaquePortsEnv passes the pod's (else its namespace's) opaque ports to
+// the proxy, which otherwise applies contract.DefaultOpaquePorts. An invalid
+// pod value is ignored with a warning.
+func opaquePortsEnv(podAnnotations, nsAnnotations map[string]string) (*corev1.EnvVar, string) {
+	warning := ""
+	if v, ok := podAnnotations[contract.OpaquePortsAnnotation]; ok {
+		if _, err := contract.ParsePortRanges(v); err != nil {
+			warning = fmt.Sprintf("meshkeeper: ignored %s: %v", contract.OpaquePortsAnnotation, err)
+		}
+	}
+	_, onPod := podAnnotations[contract.OpaquePortsAnnotation]
+	_, onNS := nsAnnotations[contract.OpaquePortsAnnotation]
+	if !onPod && !onNS {
+		return nil, warning
+	}
+	ports := contract.OpaquePortsEnv(contract.ResolveOpaquePorts(podAnnotations, nsAnnotations))
+	return &corev1.EnvVar{Name: contract.EnvOpaquePorts, Value: ports}, warning
 }
 
 func hasAnyAnnotation(annotations map[string]string, keys [][2]string) bool {

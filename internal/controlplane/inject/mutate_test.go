@@ -229,3 +229,43 @@ func TestMutateProxyLimits(t *testing.T) {
 		}
 	}
 }
+
+// The opaque-ports annotation of the pod, else of its namespace, reaches the
+// proxy; an invalid pod value is reported and the namespace's applies.
+func TestMutateOpaquePorts(t *testing.T) {
+	envOf := func(p *corev1.Pod) []string {
+		var out []string
+		for _, c := range p.Spec.InitContainers {
+			for _, e := range c.Env {
+				if e.Name == contract.EnvOpaquePorts {
+					out = append(out, c.Name+"="+e.Value)
+				}
+			}
+		}
+		return out
+	}
+	a := func(v string) map[string]string { return map[string]string{contract.OpaquePortsAnnotation: v} }
+	for _, c := range []struct {
+		name         string
+		pod, ns      map[string]string
+		want         []string
+		wantWarnings int
+	}{
+		{"none: the proxy's default", nil, nil, nil, 0},
+		{"pod", a("3306, 5000-5010"), nil, []string{contract.ProxyContainerName + "=3306,5000-5010"}, 0},
+		{"namespace", nil, a("7000"), []string{contract.ProxyContainerName + "=7000"}, 0},
+		{"pod over namespace", a("25"), a("7000"), []string{contract.ProxyContainerName + "=25"}, 0},
+		{"invalid pod value: namespace's", a("5010-5000"), a("7000"), []string{contract.ProxyContainerName + "=7000"}, 1},
+		{"invalid pod value alone: default", a("x"), nil, []string{contract.ProxyContainerName + "=" + contract.DefaultOpaquePorts}, 1},
+		{"empty: nothing opaque", a(""), nil, []string{contract.ProxyContainerName + "=" + contract.NoOpaquePorts}, 0},
+	} {
+		annotations := map[string]string{}
+		for k, v := range c.pod {
+			annotations[k] = v
+		}
+		got, warnings := Mutate(testPod(annotations), testNamespace("shop", nil, c.ns), testConfig())
+		if env := envOf(got); !slices.Equal(env, c.want) || len(warnings) != c.wantWarnings {
+			t.Errorf("%s: proxy env %v, warnings %v; want %v and %d warning(s)", c.name, env, warnings, c.want, c.wantWarnings)
+		}
+	}
+}

@@ -60,7 +60,9 @@ func NewPrometheusSource(g *meshv1.PrometheusGate, rt http.RoundTripper) (*Prome
 }
 
 // GoldenQueries returns the PromQL for requests, failures and p99 latency of
-// the inbound traffic of namespaces over window.
+// the inbound traffic of namespaces over window. Failures are the proxies'
+// own verdict (the classification label), never status codes: a gRPC call
+// failing with UNAVAILABLE is answered with HTTP 200, a websocket with 101.
 func GoldenQueries(namespaceLabel string, namespaces []string, window time.Duration) (requests, failures, p99 string) {
 	if namespaceLabel == "" {
 		namespaceLabel = DefaultNamespaceLabel

@@ -6,6 +6,12 @@
 //	sampleapp get      -url URL [-timeout 30s]              one GET with retries until timeout; exit 0 on 2xx
 //	sampleapp load     -target URL [-rps 200] [-duration 30s] [-concurrency 64] [-timeout 2s]
 //	                   bounded constant-rate load; prints a JSON summary
+//	sampleapp protocols [-http :8080] [-grpc :9090] [-banner :2525]
+//	                   HTTP/1.1+h2c (upload, download, SSE, websocket), gRPC and a banner server
+//	sampleapp protocheck -host H [-bytes 104857600]
+//	                   runs every protocol against a protocols server; prints a JSON report
+//	sampleapp grpcload -target H:P [-rps 100] [-duration 30s] [-concurrency 64] [-timeout 2s]
+//	                   constant-rate gRPC unary calls; prints the status codes (JSON)
 package main
 
 import (
@@ -15,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sampleapp backend|frontend|get|load [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sampleapp backend|frontend|get|load|protocols|protocheck|grpcload [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -28,6 +34,12 @@ func main() {
 		err = getOnce(args)
 	case "load":
 		err = runLoad(args)
+	case "protocols":
+		err = protocols(args)
+	case "protocheck":
+		err = protocheck(args)
+	case "grpcload":
+		err = grpcLoad(args)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
