@@ -13,8 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -27,6 +25,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
 	"github.com/meshkeeper/meshkeeper/internal/operator/rotation"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
 // The phases' order and their failure points, against controller-runtime's
@@ -102,13 +101,7 @@ type lifecycleFixture struct {
 
 func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := meshv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
+	scheme := kubeenv.Scheme()
 	w := &writes{}
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}).
