@@ -12,9 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,6 +24,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
 // The runner's side effects against controller-runtime's fake client, with
@@ -176,13 +175,7 @@ type runnerFixture struct {
 
 func newRunnerFixture(t *testing.T) *runnerFixture {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := meshv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
+	scheme := kubeenv.Scheme()
 	app := "app"
 	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: app, Name: "db", UID: "sts-uid"}}
 	pod := &corev1.Pod{
