@@ -15,8 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
@@ -33,58 +31,7 @@ import (
 // server (caches, RBAC, server-side apply, rendered Deployments becoming
 // available) is tested in controllers/ under envtest.
 
-var errInjected = apierrors.NewServiceUnavailable("injected failure")
-
-// writes counts the fake client's writes and fails those fail matches.
-type writes struct {
-	n    int
-	fail func(verb string, obj client.Object) bool
-	// failList fails List calls of this type.
-	failList func(list client.ObjectList) bool
-}
-
-func (w *writes) check(verb string, obj client.Object) error {
-	if w.fail != nil && w.fail(verb, obj) {
-		return errInjected
-	}
-	w.n++
-	return nil
-}
-
-func (w *writes) funcs() interceptor.Funcs {
-	return interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if err := w.check("create", obj); err != nil {
-				return err
-			}
-			return c.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			if err := w.check("update", obj); err != nil {
-				return err
-			}
-			return c.Update(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			if err := w.check("patch", obj); err != nil {
-				return err
-			}
-			return c.Patch(ctx, obj, patch, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			if err := w.check("delete", obj); err != nil {
-				return err
-			}
-			return c.Delete(ctx, obj, opts...)
-		},
-		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			if w.failList != nil && w.failList(list) {
-				return errInjected
-			}
-			return c.List(ctx, list, opts...)
-		},
-	}
-}
+var errInjected = kubeenv.ErrInjected
 
 type noProxies struct{}
 
@@ -93,7 +40,7 @@ func (noProxies) Scrape(context.Context, []corev1.Pod) []proxymetrics.PodReport 
 type lifecycleFixture struct {
 	t      *testing.T
 	c      client.Client
-	writes *writes
+	writes *kubeenv.Faults
 	helm   *helmtest.Fake
 	r      *Reconciler
 	mi     *meshv1.MeshInstallation
@@ -101,11 +48,8 @@ type lifecycleFixture struct {
 
 func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 	t.Helper()
-	scheme := kubeenv.Scheme()
-	w := &writes{}
-	c := fake.NewClientBuilder().WithScheme(scheme).
-		WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}).
-		WithInterceptorFuncs(w.funcs()).Build()
+	w := &kubeenv.Faults{}
+	c := kubeenv.NewFakeClient(w, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}})
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	mi := &meshv1.MeshInstallation{ObjectMeta: metav1.ObjectMeta{Name: "mesh", UID: "mi-uid", Generation: 3}}
 	mi.Spec.Version = "0.1.0"
@@ -120,7 +64,7 @@ func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 }
 
 func (f *lifecycleFixture) run() (time.Duration, error) {
-	f.helm.Calls, f.writes.n = nil, 0
+	f.helm.Calls, f.writes.Writes = nil, 0
 	return f.r.Run(context.Background(), f.mi)
 }
 
@@ -176,8 +120,8 @@ func TestLifecycleFirstPassInstallsOnceAndTheNextChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.wantHelmCalls("validate")
-	if f.writes.n != 0 || len(f.helm.Revs) != 1 {
-		t.Fatalf("an unchanged installation made %d writes and %d revisions", f.writes.n, len(f.helm.Revs))
+	if f.writes.Writes != 0 || len(f.helm.Revs) != 1 {
+		t.Fatalf("an unchanged installation made %d writes and %d revisions", f.writes.Writes, len(f.helm.Revs))
 	}
 }
 
@@ -189,8 +133,8 @@ func TestLifecycleValuesThatDoNotRenderChangeNothing(t *testing.T) {
 		t.Fatal("a chart that does not render was accepted")
 	}
 	f.wantHelmCalls("validate")
-	if f.writes.n != 0 || f.secretExists(trust.AnchorSecret) {
-		t.Fatalf("bad input made %d writes", f.writes.n)
+	if f.writes.Writes != 0 || f.secretExists(trust.AnchorSecret) {
+		t.Fatalf("bad input made %d writes", f.writes.Writes)
 	}
 	if c := f.condition(meshv1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue || c.Reason != meshv1.ReasonInvalidValues {
 		t.Fatalf("Stalled = %+v, want True/%s", c, meshv1.ReasonInvalidValues)
@@ -206,8 +150,8 @@ func TestLifecycleUnsupportedVersionChangesNothing(t *testing.T) {
 	if _, err := f.run(); err == nil {
 		t.Fatal("an unknown version was accepted")
 	}
-	if len(f.helm.Calls) != 0 || f.writes.n != 0 {
-		t.Fatalf("helm calls %v, %d writes", f.helm.Calls, f.writes.n)
+	if len(f.helm.Calls) != 0 || f.writes.Writes != 0 {
+		t.Fatalf("helm calls %v, %d writes", f.helm.Calls, f.writes.Writes)
 	}
 	if c := f.condition(meshv1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("Stalled = %+v", c)
@@ -216,7 +160,7 @@ func TestLifecycleUnsupportedVersionChangesNothing(t *testing.T) {
 
 func TestLifecycleTrustFailureInstallsNothing(t *testing.T) {
 	f := newLifecycleFixture(t)
-	f.writes.fail = func(verb string, obj client.Object) bool {
+	f.writes.Fail = func(verb string, obj client.Object) bool {
 		return verb == "create" && obj.GetName() == trust.IssuerSecret
 	}
 	_, err := f.run()
@@ -231,7 +175,7 @@ func TestLifecycleTrustFailureInstallsNothing(t *testing.T) {
 		t.Fatalf("a transient failure stalled the installation: %+v", stalled)
 	}
 	// Once the API server takes the write, the next pass installs.
-	f.writes.fail = nil
+	f.writes.Fail = nil
 	if _, err := f.run(); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +185,7 @@ func TestLifecycleTrustFailureInstallsNothing(t *testing.T) {
 func TestLifecycleObservationFailureAfterInstallDoesNotInstallTwice(t *testing.T) {
 	f := newLifecycleFixture(t)
 	failed := false
-	f.writes.failList = func(list client.ObjectList) bool {
+	f.writes.FailList = func(list client.ObjectList) bool {
 		if _, ok := list.(*appsv1.DeploymentList); ok && !failed {
 			failed = true
 			return true

@@ -16,8 +16,6 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
@@ -34,24 +32,26 @@ import (
 
 const cpNS = "meshkeeper-system"
 
-// faults fails the write number failAt (1-based, counting Create, Update,
-// Patch and Delete) once, or every write matching match.
+// faults fails the write number failAt (1-based, counting every write asked
+// for) once, or every write matching match, and records the pending anchors
+// written.
 type faults struct {
-	writes int
+	kubeenv.Faults
 	failAt int
 	match  func(verb string, obj client.Object) bool
 	// nextAnchors are the fingerprints of every pending anchor written.
 	nextAnchors []string
 }
 
-var errInjected = apierrors.NewServiceUnavailable("injected failure")
+var errInjected = kubeenv.ErrInjected
 
-func (f *faults) check(verb string, obj client.Object) error {
-	f.writes++
-	if f.writes == f.failAt || (f.match != nil && f.match(verb, obj)) {
-		return errInjected
+func newFaults() *faults {
+	f := &faults{}
+	f.Fail = func(verb string, obj client.Object) bool {
+		return f.Attempts == f.failAt || (f.match != nil && f.match(verb, obj))
 	}
-	return nil
+	f.Written = func(_ string, obj client.Object) { f.record(obj) }
+	return f
 }
 
 func (f *faults) record(obj client.Object) {
@@ -62,43 +62,6 @@ func (f *faults) record(obj client.Object) {
 				f.nextAnchors = append(f.nextAnchors, fp)
 			}
 		}
-	}
-}
-
-func (f *faults) funcs() interceptor.Funcs {
-	return interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if err := f.check("create", obj); err != nil {
-				return err
-			}
-			err := c.Create(ctx, obj, opts...)
-			if err == nil {
-				f.record(obj)
-			}
-			return err
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			if err := f.check("update", obj); err != nil {
-				return err
-			}
-			err := c.Update(ctx, obj, opts...)
-			if err == nil {
-				f.record(obj)
-			}
-			return err
-		},
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			if err := f.check("patch", obj); err != nil {
-				return err
-			}
-			return c.Patch(ctx, obj, patch, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			if err := f.check("delete", obj); err != nil {
-				return err
-			}
-			return c.Delete(ctx, obj, opts...)
-		},
 	}
 }
 
@@ -175,7 +138,6 @@ type runnerFixture struct {
 
 func newRunnerFixture(t *testing.T) *runnerFixture {
 	t.Helper()
-	scheme := kubeenv.Scheme()
 	app := "app"
 	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: app, Name: "db", UID: "sts-uid"}}
 	pod := &corev1.Pod{
@@ -183,11 +145,9 @@ func newRunnerFixture(t *testing.T) *runnerFixture {
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "sts-uid", Controller: ptr.To(true)}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "198.18.0.10"},
 	}
-	f := &faults{}
-	c := fake.NewClientBuilder().WithScheme(scheme).
-		WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}},
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}, sts, pod).
-		WithInterceptorFuncs(f.funcs()).Build()
+	f := newFaults()
+	c := kubeenv.NewFakeClient(&f.Faults, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}, sts, pod)
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	proxies := &followingProxies{c: c, stuck: map[string][]string{}}
 	mi := &meshv1.MeshInstallation{ObjectMeta: metav1.ObjectMeta{Name: "mesh", UID: "mi-uid"}}
@@ -284,11 +244,11 @@ func TestRunnerRotationSurvivesAFailureAtEveryWrite(t *testing.T) {
 	if err := clean.pass(); err != nil {
 		t.Fatal(err)
 	}
-	start := clean.faults.writes
+	start := clean.faults.Attempts
 	if errs := clean.rotate("1"); len(errs) > 0 {
 		t.Fatalf("fault-free rotation: %v", errs)
 	}
-	total := clean.faults.writes - start
+	total := clean.faults.Attempts - start
 	if total < 5 {
 		t.Fatalf("a rotation made only %d writes", total)
 	}
@@ -299,7 +259,7 @@ func TestRunnerRotationSurvivesAFailureAtEveryWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			old := f.secretAnchor(trust.AnchorSecret)
-			f.faults.failAt = f.faults.writes + k
+			f.faults.failAt = f.faults.Attempts + k
 			errs := f.rotate("1")
 			if len(errs) != 1 || !errors.Is(errs[0], errInjected) {
 				t.Fatalf("errors = %v, want exactly the injected one", errs)
