@@ -26,5 +26,5 @@ BENCH_SLOWHEADERS_ARGS ?= -conns 500 -duration 30s -rate 200
 .PHONY: bench-slowheaders
 bench-slowheaders: ## 500 slow-header connections against a loopback proxy pair: proxy RSS and healthy p50/p99; figures in bin/bench-slowheaders.md.
 	@mkdir -p $(BIN_DIR)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchslowheaders ./proxy/bench/cmd/benchslowheaders
+	cd proxy/bench && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchslowheaders ./cmd/benchslowheaders
 	$(BIN_DIR)/benchslowheaders $(BENCH_SLOWHEADERS_ARGS) -out $(BIN_DIR)/bench-slowheaders.md
