@@ -33,8 +33,9 @@ fmt: ## gofmt the tree.
 	$(GO) fmt ./...
 
 .PHONY: vet
-vet: ## go vet the tree.
+vet: ## go vet the tree (proxy/bench is a module of its own).
 	$(GO) vet ./...
+	cd proxy/bench && $(GO) vet ./...
 
 .PHONY: test-assets
 test-assets: ## Build etcd and the Kubernetes binaries from Go modules into the shared cache.
@@ -44,12 +45,20 @@ test-assets: ## Build etcd and the Kubernetes binaries from Go modules into the 
 verify-generated: generate manifests ## Fail when generated files are not committed.
 	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
+.PHONY: verify-tidy
+verify-tidy: ## Fail when go.mod/go.sum of any module in the repo is not what `go mod tidy` writes.
+	@for mod in $$(git ls-files -- 'go.mod' '*/go.mod'); do \
+		dir=$$(dirname $$mod); \
+		( cd $$dir && $(GO) mod tidy -diff ) || { echo "$$dir: go.mod is not tidy: run 'go mod tidy' there and commit"; exit 1; }; \
+	done
+
 .PHONY: test-unit
 test-unit: test-assets ## Unit and envtest integration tests.
 	KUBEBUILDER_ASSETS="$$(test/tools/build.sh)" $(GO) test ./... -count=1
+	cd proxy/bench && $(GO) test ./... -count=1
 
 .PHONY: test
-test: vet verify-generated test-unit test-bundle test-e2e ## Every test: unit, envtest, generated-file checks, OLM bundle validation and e2e on the local cluster.
+test: vet verify-tidy verify-generated test-unit test-bundle test-e2e ## Every test: unit, envtest, generated-file checks, OLM bundle validation and e2e on the local cluster.
 
 ##@ Build
 .PHONY: build

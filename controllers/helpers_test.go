@@ -22,6 +22,7 @@ import (
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 )
 
 const waitFor = 60 * time.Second
@@ -36,18 +37,10 @@ func newInstallation(name, namespace string) *meshv1.MeshInstallation {
 	}
 }
 
-// eventually polls check until it returns nil or the deadline passes.
+// eventually polls check until it returns nil or waitFor has passed.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: still failing after %s: %v", what, waitFor, err)
+	testsupport.Eventually(t, what, waitFor, check)
 }
 
 func getInstallation(t *testing.T, name string) *meshv1.MeshInstallation {

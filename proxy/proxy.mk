@@ -8,6 +8,7 @@ build-proxy: ## Build the static proxy and proxy-init binaries into bin/.
 .PHONY: test-proxy
 test-proxy: ## Unit and loopback tests of the data plane (the netns test needs root).
 	$(GO) test -count=1 ./proxy/... ./cmd/proxy/... ./cmd/proxy-init/...
+	cd proxy/bench && $(GO) test -count=1 ./...
 
 .PHONY: fuzz-proxy
 fuzz-proxy: ## Fuzz protocol detection for FUZZTIME (default 30s).
@@ -17,7 +18,7 @@ BENCH_PROXY_ARGS ?= -rates 1000,2000 -duration 10s -warmup 2s -rounds 5
 .PHONY: bench-proxy
 bench-proxy: ## Loopback latency/CPU/RSS of the proxy pair vs direct and vs HAProxy mTLS; figures in bin/bench-proxy.md.
 	@mkdir -p $(BIN_DIR)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchproxy ./proxy/bench/cmd/benchproxy
+	cd proxy/bench && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchproxy ./cmd/benchproxy
 	@command -v haproxy >/dev/null || echo "haproxy not installed (apt-get install haproxy): comparison skipped"
 	$(BIN_DIR)/benchproxy $(BENCH_PROXY_ARGS) -out $(BIN_DIR)/bench-proxy.md
 
@@ -25,7 +26,7 @@ BENCH_SLOWHEADERS_ARGS ?= -conns 500 -duration 30s -rate 200
 .PHONY: bench-slowheaders
 bench-slowheaders: ## 500 slow-header connections against a loopback proxy pair: proxy RSS and healthy p50/p99; figures in bin/bench-slowheaders.md.
 	@mkdir -p $(BIN_DIR)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchslowheaders ./proxy/bench/cmd/benchslowheaders
+	cd proxy/bench && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchslowheaders ./cmd/benchslowheaders
 	$(BIN_DIR)/benchslowheaders $(BENCH_SLOWHEADERS_ARGS) -out $(BIN_DIR)/bench-slowheaders.md
 
 .PHONY: bench-proxy-destinations

@@ -26,12 +26,13 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
 const cpNS = "meshkeeper-system"
@@ -40,15 +41,7 @@ const cpNS = "meshkeeper-system"
 // and a kubeconfig file for the program under test.
 func apiServer(t *testing.T) (kubernetes.Interface, string) {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS unset: export KUBEBUILDER_ASSETS=$(test/tools/build.sh) to run against a real API server")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	env, cfg := kubeenv.StartT(t, kubeenv.Options{})
 	user, err := env.AddUser(envtest.User{Name: "controlplane-test", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +84,7 @@ func freeAddr(t *testing.T) string {
 
 func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true,
-		func(context.Context) (bool, error) { return cond(), nil })
-	if err != nil {
-		t.Fatalf("timed out waiting for %s", what)
-	}
+	testsupport.Until(t, what, timeout, cond)
 }
 
 func waitReady(t *testing.T, adminAddr string) {

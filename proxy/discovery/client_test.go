@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 	"github.com/meshkeeper/meshkeeper/proxy/clock/clocktest"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"
@@ -87,11 +88,5 @@ func TestStreamsSnapshotsAndKeepsLastOnReconnect(t *testing.T) {
 // waitFor polls a condition that another goroutine makes true over real I/O.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.Until(t, "condition", 10*time.Second, cond)
 }

@@ -4,30 +4,21 @@
 package identity
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/identityclient"
 	"github.com/meshkeeper/meshkeeper/proxy/clock"
 	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
 )
@@ -190,101 +181,10 @@ func (c *Client) Certify(ctx context.Context) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read token: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	csr, err := c.csr(key)
-	if err != nil {
-		return nil, err
-	}
-	body, _ := json.Marshal(contract.CertifyRequest{CSR: string(csr), Token: strings.TrimSpace(string(token))})
-	resp, err := c.post(ctx, body)
-	if err != nil {
-		return nil, err
-	}
-	return buildCertificate(resp, key)
-}
-
-func (c *Client) csr(key *ecdsa.PrivateKey) ([]byte, error) {
-	tmpl := &x509.CertificateRequest{}
-	if c.Identity != "" {
-		u, err := url.Parse(c.Identity)
-		if err != nil {
-			return nil, fmt.Errorf("identity %q: %w", c.Identity, err)
-		}
-		tmpl.URIs = []*url.URL{u}
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
-}
-
-func (c *Client) post(ctx context.Context, body []byte) (*contract.CertifyResponse, error) {
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("identity address %q: %w", c.Addr, err)
-	}
-	// A transport per request: the bundle may have rotated since the last one,
-	// and renewals are far apart.
-	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: c.Roots.Pool(), ServerName: host, MinVersion: tls.VersionTLS12, Time: c.Clock.Now},
-		ForceAttemptHTTP2: true,
-		DialContext:       c.DialContext,
-	}
-	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+c.Addr+contract.IdentityPath, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("identity service answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
-	}
-	var out contract.CertifyResponse
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("decode certify response: %w", err)
-	}
-	return &out, nil
-}
-
-// buildCertificate pairs the returned chain with our key, refusing a leaf
-// that was not issued for it.
-func buildCertificate(resp *contract.CertifyResponse, key *ecdsa.PrivateKey) (*tls.Certificate, error) {
-	var ders [][]byte
-	for rest := []byte(resp.CertificateChain); ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type == "CERTIFICATE" {
-			ders = append(ders, block.Bytes)
-		}
-	}
-	if len(ders) == 0 {
-		return nil, errors.New("certify response holds no certificate")
-	}
-	leaf, err := x509.ParseCertificate(ders[0])
-	if err != nil {
-		return nil, fmt.Errorf("parse issued leaf: %w", err)
-	}
-	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-	if !ok || !pub.Equal(&key.PublicKey) {
-		return nil, errors.New("issued leaf does not match the requested key")
-	}
-	return &tls.Certificate{Certificate: ders, PrivateKey: key, Leaf: leaf}, nil
+	return identityclient.Certify(ctx, identityclient.Request{
+		Addr: c.Addr, Token: strings.TrimSpace(string(token)), Identity: c.Identity,
+		Roots: c.Roots.Pool(), Transport: &http.Transport{DialContext: c.DialContext}, Now: c.Clock.Now,
+	})
 }

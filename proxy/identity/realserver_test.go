@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"github.com/meshkeeper/meshkeeper/proxy/clock/clocktest"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -13,7 +12,9 @@ import (
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	identitysvc "github.com/meshkeeper/meshkeeper/internal/controlplane/identity"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 	"github.com/meshkeeper/meshkeeper/proxy/clock"
+	"github.com/meshkeeper/meshkeeper/proxy/clock/clocktest"
 	"github.com/meshkeeper/meshkeeper/proxy/identity"
 	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"
 	"github.com/meshkeeper/meshkeeper/proxy/tlsid"
@@ -197,11 +198,7 @@ func TestAdvertisedIssuerHastensRenewal(t *testing.T) {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	testsupport.Until(t, what, 5*time.Second, cond)
 }
 
 func bothPools(cas ...*testpki.CA) *x509.CertPool {

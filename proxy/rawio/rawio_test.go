@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 	"github.com/meshkeeper/meshkeeper/proxy/rawio"
 )
 
@@ -173,12 +174,7 @@ func TestQuiet(t *testing.T) {
 
 func waitUntil(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s was never seen", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testsupport.Until(t, what, 5*time.Second, cond)
 }
 
 func TestReadAndWriteAllocateNothing(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 	"github.com/meshkeeper/meshkeeper/proxy/clock"
 	"github.com/meshkeeper/meshkeeper/proxy/config"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
@@ -162,13 +163,7 @@ func writeFile(t testing.TB, path string, data []byte) {
 
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.Until(t, "condition", 10*time.Second, cond)
 }
 
 // requestDump is what the application saw of a request.

@@ -9,10 +9,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 )
 
 const testNS = "mesh-system"
@@ -38,11 +38,7 @@ func bundleConfigMap(cas ...*testCA) *corev1.ConfigMap {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true,
-		func(context.Context) (bool, error) { return cond(), nil })
-	if err != nil {
-		t.Fatalf("timed out waiting for %s", what)
-	}
+	testsupport.Until(t, what, 10*time.Second, cond)
 }
 
 func startWatcher(t *testing.T, objects ...any) (*IssuerWatcher, *fake.Clientset) {

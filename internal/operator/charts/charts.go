@@ -1,5 +1,6 @@
 // Package charts embeds the control-plane chart of every mesh version the
-// operator ships; internal/versions maps a version to its directory here.
+// operator ships; internal/operator/versions maps a version to its directory
+// here.
 package charts
 
 import "embed"

@@ -19,10 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
 // Shared by the envtest tests; nil when KUBEBUILDER_ASSETS is not set.
@@ -37,12 +37,11 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	ctrllog.SetLogger(logr.Discard())
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS not set (KUBEBUILDER_ASSETS=$(test/tools/build.sh)): skipping envtest tests")
+	if !kubeenv.Available() {
+		fmt.Fprintln(os.Stderr, kubeenv.HowToGetAssets+": skipping envtest tests")
 		return m.Run()
 	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
+	env, cfg, err := kubeenv.Start(kubeenv.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		return 1

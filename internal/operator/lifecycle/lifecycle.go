@@ -1,6 +1,9 @@
-// Package lifecycle runs the phases of one MeshInstallation in order — check
-// the spec, establish trust, converge the control-plane release, observe
-// readiness — and turns what it saw into status.
+// Package lifecycle runs the phases of one MeshInstallation in order — ask
+// the upgrade machine which version the control plane runs now, check the
+// spec, establish trust, converge the control-plane release, observe
+// readiness and the data plane, carry out the upgrade step — and turns what
+// it saw into status. upgrade.go is the apply side of the upgrade machine
+// (internal/operator/upgrade).
 package lifecycle
 
 import (

@@ -1,20 +1,12 @@
 package probe
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	authnv1 "k8s.io/api/authentication/v1"
@@ -24,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/pki"
+	"github.com/meshkeeper/meshkeeper/internal/identityclient"
 )
 
 // probeTokenSeconds is the shortest lifetime the API server grants a token.
@@ -59,84 +51,35 @@ func (p IdentityIssuance) Probe(ctx context.Context, controlPlaneNS, trustDomain
 		return fmt.Errorf("identity probe: token for %s/%s: %w", p.Namespace, p.ServiceAccount, err)
 	}
 	want := contract.SPIFFEID(trustDomain, p.Namespace, p.ServiceAccount)
-	key, csr, err := probeCSR(want)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(contract.CertifyRequest{CSR: string(csr), Token: tr.Status.Token})
-	if err != nil {
-		return err
-	}
-	host := contract.IdentityServiceName + "." + controlPlaneNS + ".svc"
 	pool := x509.NewCertPool()
 	for _, c := range roots {
 		pool.AddCert(c)
 	}
-	transport := p.Transport
-	if transport == nil {
-		transport = &http.Transport{}
-	}
-	transport = transport.Clone()
-	transport.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
-	// A transport per probe: keeping its connection alive would only leak it.
-	transport.DisableKeepAlives = true
-	u := url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(contract.IdentityPort)), Path: contract.IdentityPath}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Transport: transport}).Do(req)
+	host := contract.IdentityServiceName + "." + controlPlaneNS + ".svc"
+	cert, err := identityclient.Certify(ctx, identityclient.Request{
+		Addr: net.JoinHostPort(host, strconv.Itoa(contract.IdentityPort)), Token: tr.Status.Token,
+		Identity: want, Roots: pool, Transport: p.Transport,
+	})
 	if err != nil {
 		return fmt.Errorf("identity service not issuing: %w", err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("identity service not issuing: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("identity service not issuing: %s: %s", resp.Status, bytes.TrimSpace(data))
-	}
-	var out contract.CertifyResponse
-	if err := json.Unmarshal(data, &out); err != nil {
-		return fmt.Errorf("identity service answered garbage: %w", err)
-	}
-	return verifyIssued([]byte(out.CertificateChain), &key.PublicKey, want, pool)
+	return verifyIssued(cert, want, pool)
 }
 
-func probeCSR(spiffeID string) (*ecdsa.PrivateKey, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	id, err := url.Parse(spiffeID)
-	if err != nil {
-		return nil, nil, err
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{id}}, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
-}
-
-// verifyIssued checks an issued chain: leaf for our key and SPIFFE ID,
-// verifying to the trust bundle through the intermediates that follow it.
-func verifyIssued(chainPEM []byte, pub *ecdsa.PublicKey, want string, roots *x509.CertPool) error {
-	certs, err := pki.ParseCertificates(chainPEM)
-	if err != nil || len(certs) == 0 {
-		return fmt.Errorf("identity service issued no certificate: %v", err)
-	}
-	leaf := certs[0]
-	if got, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok || !got.Equal(pub) {
-		return fmt.Errorf("identity service issued a certificate for another key")
-	}
+// verifyIssued checks an issued certificate (already known to be for our
+// key): the SPIFFE ID asked for, verifying to the trust bundle through the
+// intermediates that follow the leaf.
+func verifyIssued(cert *tls.Certificate, want string, roots *x509.CertPool) error {
+	leaf := cert.Leaf
 	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != want {
 		return fmt.Errorf("identity service issued %v, want %s", leaf.URIs, want)
 	}
 	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
+	for _, der := range cert.Certificate[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("identity service issued an unreadable chain: %w", err)
+		}
 		inter.AddCert(c)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {

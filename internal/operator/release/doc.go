@@ -1,11 +1,15 @@
 // Package release is the operator's state machine for the control-plane Helm
-// release, one of its three machines (release, rotation, upgrade), laid out the
-// same way in each package:
-//   - next.go: the facts observed and the pure Next decision (no side effects,
-//     table-tested);
-//   - installer.go: gathers the facts and applies the decision through Helm.
+// release. It runs in the operator (cmd/manager). Its three machines —
+// release, rotation, upgrade — share one layout and one set of file names:
+//   - facts.go: what the machine decides on (ReleaseFacts), built from the
+//     release read from Helm and the failure count kept in status;
+//   - next.go: the pure decision, NextReleaseAction(facts) → Decision, an
+//     ordered chain of rules, table-tested;
+//   - apply.go: the Installer, which reads the release, asks for the next
+//     action and performs it through Helm, one action at a time and never
+//     the same one twice in a pass, until the release is in sync or held.
 //
-// It also derives the chart values from the spec (values.go), repairs drift with
-// server-side apply (drift.go) and reads readiness from the rendered
-// Deployments (readiness.go). It runs in the operator (cmd/manager).
+// Beside the machine: the chart values derived from the spec (values.go),
+// drift repair with server-side apply (drift.go) and readiness read from the
+// rendered Deployments (readiness.go).
 package release

@@ -34,19 +34,6 @@ const (
 // MaxAttempts is how often one chart+values digest is tried before holding.
 const MaxAttempts = 3
 
-// ReleaseFacts is what was observed of the release and remembered in status.
-type ReleaseFacts struct {
-	Exists               bool
-	Status               string
-	Digest               string
-	LastDeployedRevision int
-	DesiredDigest        string
-	// FailedDigest and Failures come from status: the digest that last failed
-	// and how many times in a row.
-	FailedDigest string
-	Failures     int32
-}
-
 // Decision is an action with the reason it was chosen.
 type Decision struct {
 	Action ReleaseAction

@@ -1,10 +1,22 @@
-// Package upgrade holds the logic of staged mesh upgrades: the version skew
+// Package upgrade is the operator's state machine for staged mesh upgrades.
+// It runs in the operator (cmd/manager) and shares the layout of the other
+// two machines (release, rotation):
+//   - facts.go: what an upgrade step depends on (Facts, ControlPlane, Reading);
+//   - next.go: the pure decision, Next(facts) → Step, table-tested and
+//     checked by a crash-injection simulation (next_sim_test.go);
+//   - the apply side — gathering the facts from the cluster, reading gates,
+//     restarting and evicting, recording status — is in
+//     internal/operator/lifecycle/upgrade.go: it runs inside the lifecycle's
+//     pass, before the release machine (which version the control plane runs
+//     now) and after it (the step's restarts and status), on the same
+//     Reconciler's clients and probes.
+//
+// Beside the machine, all pure except the Prometheus source: the version skew
 // policy (skew.go), the meshed workloads and the wave plan over them
-// (workloads.go, plan.go), PodDisruptionBudget and batch math (pdb.go), health
-// gates over the proxies' golden metrics or Prometheus (gate.go,
-// prometheus.go), the upgrade state machine (machine.go) and the workload
-// restart helper (restart.go). Everything except the Prometheus source and
-// Restart is a pure function of observed facts.
+// (workloads.go, plan.go), PodDisruptionBudget and batch math (pdb.go), and
+// health gates over the proxies' golden metrics or Prometheus (gate.go,
+// prometheus.go). Workload restarts and evictions are
+// internal/operator/workload's Restart and Evict.
 //
 // # Driving the machine
 //
@@ -22,7 +34,8 @@
 //     when a step needs them.
 //  3. Keep the control plane at s.ControlPlaneVersion (Helm install/upgrade
 //     only when the digest differs), and for ActionRestartWorkloads call
-//     Restart(key, s.RestartAt) for each of s.Restart.
+//     workload.Restart(key, s.RestartAt) for each of s.Restart and
+//     workload.Evict for each of s.Evict.
 //  4. Then write s.Upgrade and s.History into status (one patch, only when
 //     changed), emit an event for s.Verdict, set conditions from s.Reason and
 //     s.Message, and requeue after s.RecheckAfter.

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
-	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
@@ -290,38 +289,6 @@ func (r *Runner) restartAllMeshed(ctx context.Context, now time.Time) ([]string,
 		}
 	}
 	return keys, nil
-}
-
-// proxies reads every meshed proxy's trust view.
-func (r *Runner) proxies(ctx context.Context) ([]Proxy, error) {
-	pods, err := r.meshedPods(ctx)
-	if err != nil {
-		return nil, err
-	}
-	owners := workload.ReplicaSetOwners(ctx, r.Client)
-	reports := r.Proxies.Scrape(ctx, pods)
-	out := make([]Proxy, 0, len(pods))
-	for i, rep := range reports {
-		out = append(out, Proxy{Pod: rep.Pod.String(), Workload: workload.OwnerKey(&pods[i], owners),
-			Anchors: rep.Report.TrustAnchors, Issuer: rep.Report.Issuer, Err: rep.Err})
-	}
-	return out, nil
-}
-
-// meshedPods lists running meshed pods; pods still starting or going away are
-// not asked (their proxy reads the current bundle when it starts).
-func (r *Runner) meshedPods(ctx context.Context) ([]corev1.Pod, error) {
-	var list corev1.PodList
-	if err := r.Client.List(ctx, &list, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
-		return nil, err
-	}
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }
 
 func (r *Runner) event(mi *meshv1.MeshInstallation, eventType, reason, action, note string, args ...any) {

@@ -1,18 +1,3 @@
-// Package rotation decides, as a pure function of what was observed, the next
-// step of a zero-downtime trust-anchor rotation. The phases follow the order
-// every peer needs to keep verifying every other peer:
-//
-//	Publish         bundle := {old, new}
-//	AwaitBundle     every proxy trusts both anchors
-//	SwitchIssuer    the identity issuer is re-signed by the new anchor
-//	AwaitCerts      every proxy's certificate comes from the new issuer
-//	Retire          bundle := {new}
-//	AwaitRetire     every proxy trusts only the new anchor
-//	Promote         the new anchor becomes the active one; rotation recorded
-//
-// The phase is derived from the observed objects (bundle, issuer, pending
-// anchor) on every pass, so a crash at any point resumes where it stopped and
-// never generates a second new anchor or drops an anchor still in use.
 package rotation
 
 import (
@@ -48,41 +33,6 @@ const (
 	ActionRestartLaggards Action = "RestartLaggards"
 	ActionPromote         Action = "Promote"
 )
-
-// Proxy is what one meshed proxy reported (or failed to report).
-type Proxy struct {
-	Pod      string // namespace/name
-	Workload string // kind/namespace/name of the workload to restart, "" if none
-	Anchors  []string
-	Issuer   string
-	Err      error
-}
-
-// Facts is everything a rotation step depends on.
-type Facts struct {
-	Now time.Time
-	// ActiveAnchor signs the issuer at the start of the rotation; NextAnchor is
-	// the pending new anchor ("" before it exists).
-	ActiveAnchor, NextAnchor string
-	// Target is the new anchor recorded in status when the rotation started
-	// ("" when unknown): it tells a finished rotation from one not yet begun.
-	Target string
-	// Bundle is the published set of anchor fingerprints.
-	Bundle []string
-	// IssuerSignedBy is the fingerprint of the anchor that signed the current
-	// issuer, and Issuer the current issuer's own fingerprint.
-	IssuerSignedBy, Issuer string
-	Proxies                []Proxy
-	// PhaseSince is when the current phase was first observed (from status);
-	// zero when unknown.
-	PhaseSince time.Time
-	// ConvergenceTimeout bounds each wait before laggards are restarted.
-	ConvergenceTimeout time.Duration
-	// AlreadyRestarted lists workloads restarted in this phase (from status).
-	AlreadyRestarted []string
-	// RestartWave bounds how many workloads one step restarts.
-	RestartWave int
-}
 
 // Step is the decision for one pass.
 type Step struct {

@@ -207,22 +207,6 @@ func (in *Installer) event(mi *meshv1.MeshInstallation, eventType, reason, actio
 	}
 }
 
-func facts(rel *helm.Release, desired string, st *meshv1.ControlPlaneStatus) ReleaseFacts {
-	f := ReleaseFacts{DesiredDigest: desired, FailedDigest: st.FailedDigest, Failures: st.Failures}
-	if rel != nil {
-		f.Exists, f.Status, f.Digest, f.LastDeployedRevision = true, string(rel.Status), rel.Digest, rel.LastDeployedRevision
-	}
-	return f
-}
-
-func recordRelease(st *meshv1.ControlPlaneStatus, rel *helm.Release) {
-	if rel == nil {
-		st.ReleaseRevision, st.ReleaseStatus, st.Digest = 0, "", ""
-		return
-	}
-	st.ReleaseRevision, st.ReleaseStatus, st.Digest = rel.Revision, string(rel.Status), rel.Digest
-}
-
 func failedReason(rel *helm.Release) string {
 	if rel != nil && rel.LastDeployedRevision > 0 {
 		return meshv1.ReasonUpgradeFailed
