@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +35,35 @@ func newInstallation(name, namespace string) *meshv1.MeshInstallation {
 			ControlPlane: meshv1.ControlPlaneSpec{Namespace: namespace},
 		},
 	}
+}
+
+// createInstallation creates an installation and, when the test ends, deletes
+// it and waits until it is gone: the cluster has one mesh owner at a time, so
+// a test's installation must not outlive it.
+func createInstallation(t *testing.T, mi *meshv1.MeshInstallation) error {
+	t.Helper()
+	if err := k8s.Create(context.Background(), mi); err != nil {
+		return err
+	}
+	t.Cleanup(func() { deleteInstallation(t, mi.Name) })
+	return nil
+}
+
+// deleteInstallation deletes an installation and waits for its finalizer.
+func deleteInstallation(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	err := k8s.Delete(ctx, &meshv1.MeshInstallation{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if client.IgnoreNotFound(err) != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "installation "+name+" gone", func() error {
+		err := k8s.Get(ctx, client.ObjectKey{Name: name}, &meshv1.MeshInstallation{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still present: %v", err)
+	})
 }
 
 // eventually polls check until it returns nil or the deadline passes.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
@@ -12,7 +13,10 @@ import (
 // Observation is everything the conditions depend on.
 type Observation struct {
 	Generation int64
-	Paused     bool
+	// Paused: spec.paused is set, nothing was observed in this pass, and
+	// Previous holds the conditions last written.
+	Paused   bool
+	Previous []metav1.Condition
 
 	// Stalled is set when progress needs a spec change (reason, message).
 	StalledReason, StalledMessage string
@@ -45,8 +49,23 @@ type Observation struct {
 	DeploymentsSeen                int
 }
 
-// Conditions returns the full set of conditions, in a fixed order.
+// Conditions returns the full set of conditions, in a fixed order. While
+// paused the operator observes nothing: Reconciling says so, and every other
+// condition present in o.Previous is kept as it was last observed.
 func Conditions(o Observation) []metav1.Condition {
+	conds := compute(o)
+	if !o.Paused {
+		return conds
+	}
+	for i, c := range conds {
+		if prev := meta.FindStatusCondition(o.Previous, c.Type); prev != nil && c.Type != meshv1.ConditionReconciling {
+			conds[i] = *prev
+		}
+	}
+	return conds
+}
+
+func compute(o Observation) []metav1.Condition {
 	conds := []metav1.Condition{
 		trustReady(o),
 		controlPlaneReady(o),

@@ -80,9 +80,7 @@ func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time
 	case err != nil:
 		obs.Err = err
 	}
-	for _, c := range conditions.Conditions(obs) {
-		meta.SetStatusCondition(&mi.Status.Conditions, c)
-	}
+	setConditions(mi, obs)
 	if err == nil || stalled {
 		// The spec was acted on (or judged impossible): say which generation.
 		mi.Status.ObservedGeneration = mi.Generation
@@ -142,6 +140,29 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 		return requeue, reconcileerr.Stalledf(step.Reason, "%s", step.Message)
 	}
 	return requeue, nil
+}
+
+// Refuse reports an installation that may not act (another owns the mesh):
+// conditions only, from the one conditions function.
+func (r *Reconciler) Refuse(_ context.Context, mi *meshv1.MeshInstallation, err error) {
+	obs := conditions.Observation{Generation: mi.Generation}
+	if s, ok := reconcileerr.AsStalled(err); ok {
+		obs.StalledReason, obs.StalledMessage = s.Reason, s.Error()
+		if c := meta.FindStatusCondition(mi.Status.Conditions, meshv1.ConditionStalled); c == nil || c.Reason != s.Reason {
+			r.event(mi, "Warning", s.Reason, "Reconcile", "%s", s.Error())
+		}
+	} else {
+		obs.Err = err
+	}
+	setConditions(mi, obs)
+	mi.Status.ObservedGeneration = mi.Generation
+}
+
+// setConditions writes the conditions the one conditions function derives.
+func setConditions(mi *meshv1.MeshInstallation, obs conditions.Observation) {
+	for _, c := range conditions.Conditions(obs) {
+		meta.SetStatusCondition(&mi.Status.Conditions, c)
+	}
 }
 
 // recordUpgrade feeds the upgrade's standing into the conditions.
