@@ -18,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
@@ -64,6 +66,26 @@ func deleteInstallation(t *testing.T, name string) {
 		}
 		return fmt.Errorf("still present: %v", err)
 	})
+}
+
+// kstatusIs checks the verdict of cli-utils' kstatus (what Flux, kpt and
+// Argo CD show) on the installation as the API server serves it.
+func kstatusIs(name string, want kstatus.Status) func() error {
+	return func() error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(meshv1.GroupVersion.WithKind("MeshInstallation"))
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, u); err != nil {
+			return err
+		}
+		res, err := kstatus.Compute(u)
+		if err != nil {
+			return err
+		}
+		if res.Status != want {
+			return fmt.Errorf("kstatus %s (%s), want %s", res.Status, res.Message, want)
+		}
+		return nil
+	}
 }
 
 // eventually polls check until it returns nil or the deadline passes.

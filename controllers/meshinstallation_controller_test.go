@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,8 +35,10 @@ func installReady(t *testing.T, name, ns string) *meshv1.MeshInstallation {
 		return nil
 	})
 	eventually(t, "not ready before Deployments are available", conditionIs(name, meshv1.ConditionControlPlaneReady, metav1.ConditionFalse, meshv1.ReasonDeploymentsNotReady))
+	eventually(t, "kstatus InProgress while installing", kstatusIs(name, kstatus.InProgressStatus))
 	markDeploymentsAvailable(t, ns)
 	eventually(t, "Ready", conditionIs(name, meshv1.ConditionReady, metav1.ConditionTrue, meshv1.ReasonReady))
+	eventually(t, "kstatus Current", kstatusIs(name, kstatus.CurrentStatus))
 	return getInstallation(t, name)
 }
 

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -81,6 +82,7 @@ func TestSecondInstallationIsRefusedAndItsDeletionRemovesNothing(t *testing.T) {
 		if c := findCondition(got, meshv1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != meshv1.ReasonConflict {
 			t.Errorf("%s: Ready should be False/Conflict: %+v", mi.Name, c)
 		}
+		eventually(t, mi.Name+" kstatus Failed", kstatusIs(mi.Name, kstatus.FailedStatus))
 		if controllerutil.ContainsFinalizer(got, Finalizer) {
 			t.Errorf("%s: a refused installation holds the finalizer (its claim)", mi.Name)
 		}
@@ -108,6 +110,7 @@ func TestSecondInstallationIsRefusedAndItsDeletionRemovesNothing(t *testing.T) {
 		t.Fatalf("deleting a refused installation changed the first's mesh: %v", err)
 	}
 	eventually(t, "first still Ready", conditionIs("first", meshv1.ConditionReady, metav1.ConditionTrue, meshv1.ReasonReady))
+	eventually(t, "first kstatus Current", kstatusIs("first", kstatus.CurrentStatus))
 }
 
 func TestNextInstallationTakesOverOnceTheOwnerIsGone(t *testing.T) {

@@ -156,6 +156,11 @@ type MeshInstallationStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
+	// ReconcileFailures counts the consecutive reconciles that ended in a
+	// transient error; Degraded turns True at 3 and the count resets on success.
+	// +optional
+	ReconcileFailures int32 `json:"reconcileFailures,omitempty"`
+
 	// InstalledVersion is the mesh version whose control plane is deployed.
 	// +optional
 	InstalledVersion string `json:"installedVersion,omitempty"`
