@@ -13,8 +13,8 @@ type Config struct {
 	// meshkeeper.io/inject=enabled (spec.dataPlane.namespaceSelector); nil
 	// when unset.
 	NamespaceSelector labels.Selector
-	ProxyImage            string
-	ProxyInitImage        string
+	ProxyImage        string
+	ProxyInitImage    string
 	// ProxyVersion is written to contract.ProxyVersionLabel.
 	ProxyVersion    string
 	TrustDomain     string

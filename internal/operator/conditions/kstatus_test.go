@@ -30,7 +30,9 @@ var states = []struct {
 	}, status.InProgressStatus},
 	{"one transient error", func(o *Observation) { o.Err, o.Failures = errors.New("conflict"), 1 }, status.InProgressStatus},
 	{"persistent error", func(o *Observation) { o.Err, o.Failures = errors.New("forbidden"), DegradedAfter+2 }, status.InProgressStatus},
-	{"read failed", func(o *Observation) { o.Err, o.Failures, o.TrustUnknown, o.ControlPlaneUnknown = errors.New("timeout"), 1, true, true }, status.InProgressStatus},
+	{"read failed", func(o *Observation) {
+		o.Err, o.Failures, o.TrustUnknown, o.ControlPlaneUnknown = errors.New("timeout"), 1, true, true
+	}, status.InProgressStatus},
 	{"paused", func(o *Observation) { o.Paused = true }, status.CurrentStatus},
 	{"conflict: another installation owns the mesh", func(o *Observation) {
 		*o = Observation{Generation: 3, StalledReason: meshv1.ReasonConflict, StalledMessage: "owned by mesh"}
