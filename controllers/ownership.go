@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -45,5 +46,8 @@ func (r *MeshInstallationReconciler) refuse(ctx context.Context, mi *meshv1.Mesh
 	}
 	base := mi.DeepCopy()
 	r.Lifecycle.Refuse(ctx, mi, ownership.Refusal(owner))
+	if equality.Semantic.DeepEqual(base.Status, mi.Status) {
+		return ctrl.Result{}, nil
+	}
 	return ctrl.Result{}, client.IgnoreNotFound(r.Status().Patch(ctx, mi, client.MergeFrom(base)))
 }
