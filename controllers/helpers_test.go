@@ -15,8 +15,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
@@ -37,7 +40,56 @@ func newInstallation(name, namespace string) *meshv1.MeshInstallation {
 	}
 }
 
-// eventually polls check until it returns nil or waitFor has passed.
+// createInstallation creates an installation and, when the test ends, deletes
+// it and waits until it is gone: the cluster has one mesh owner at a time, so
+// a test's installation must not outlive it.
+func createInstallation(t *testing.T, mi *meshv1.MeshInstallation) error {
+	t.Helper()
+	if err := k8s.Create(context.Background(), mi); err != nil {
+		return err
+	}
+	t.Cleanup(func() { deleteInstallation(t, mi.Name) })
+	return nil
+}
+
+// deleteInstallation deletes an installation and waits for its finalizer.
+func deleteInstallation(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	err := k8s.Delete(ctx, &meshv1.MeshInstallation{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if client.IgnoreNotFound(err) != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "installation "+name+" gone", func() error {
+		err := k8s.Get(ctx, client.ObjectKey{Name: name}, &meshv1.MeshInstallation{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still present: %v", err)
+	})
+}
+
+// kstatusIs checks the verdict of cli-utils' kstatus (what Flux, kpt and
+// Argo CD show) on the installation as the API server serves it.
+func kstatusIs(name string, want kstatus.Status) func() error {
+	return func() error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(meshv1.GroupVersion.WithKind("MeshInstallation"))
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, u); err != nil {
+			return err
+		}
+		res, err := kstatus.Compute(u)
+		if err != nil {
+			return err
+		}
+		if res.Status != want {
+			return fmt.Errorf("kstatus %s (%s), want %s", res.Status, res.Message, want)
+		}
+		return nil
+	}
+}
+
+// eventually polls check until it returns nil or the deadline passes.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
 	testsupport.Eventually(t, what, waitFor, check)

@@ -9,8 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,6 +61,14 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if err := r.Get(ctx, req.NamespacedName, mi); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// One mesh per cluster: only the owner creates, changes or removes anything.
+	owner, err := r.owner(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if owner != mi.Name {
+		return r.refuse(ctx, mi, owner)
+	}
 	if !mi.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, mi)
 	}
@@ -83,10 +89,6 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}()
 
 	if mi.Spec.Paused {
-		meta.SetStatusCondition(&mi.Status.Conditions, metav1.Condition{
-			Type: meshv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: meshv1.ReasonPaused,
-			Message: "reconciliation is paused (spec.paused)", ObservedGeneration: mi.Generation,
-		})
 		return ctrl.Result{}, r.Lifecycle.Paused(ctx, mi)
 	}
 	after, err := r.Lifecycle.Run(ctx, mi)
@@ -109,6 +111,13 @@ func (r *MeshInstallationReconciler) finalize(ctx context.Context, mi *meshv1.Me
 func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1.MeshInstallation{}).
+		// The owner's deletion hands the mesh to the next installation in line.
+		Watches(&meshv1.MeshInstallation{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(event.CreateEvent) bool { return false },
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
 		Owns(&appsv1.Deployment{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{

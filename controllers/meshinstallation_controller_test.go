@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,8 +25,7 @@ import (
 // installReady creates an installation and drives it to Ready.
 func installReady(t *testing.T, name, ns string) *meshv1.MeshInstallation {
 	t.Helper()
-	ctx := context.Background()
-	if err := k8s.Create(ctx, newInstallation(name, ns)); err != nil {
+	if err := createInstallation(t, newInstallation(name, ns)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "release revision 1 deployed", func() error {
@@ -35,8 +35,10 @@ func installReady(t *testing.T, name, ns string) *meshv1.MeshInstallation {
 		return nil
 	})
 	eventually(t, "not ready before Deployments are available", conditionIs(name, meshv1.ConditionControlPlaneReady, metav1.ConditionFalse, meshv1.ReasonDeploymentsNotReady))
+	eventually(t, "kstatus InProgress while installing", kstatusIs(name, kstatus.InProgressStatus))
 	markDeploymentsAvailable(t, ns)
 	eventually(t, "Ready", conditionIs(name, meshv1.ConditionReady, metav1.ConditionTrue, meshv1.ReasonReady))
+	eventually(t, "kstatus Current", kstatusIs(name, kstatus.CurrentStatus))
 	return getInstallation(t, name)
 }
 
@@ -152,7 +154,7 @@ func TestUnsupportedVersionStallsAndInstallsNothing(t *testing.T) {
 	ctx := context.Background()
 	mi := newInstallation("badversion", "mk-badversion")
 	mi.Spec.Version = "9.9.9"
-	if err := k8s.Create(ctx, mi); err != nil {
+	if err := createInstallation(t, mi); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "Stalled UnsupportedVersion", conditionIs("badversion", meshv1.ConditionStalled, metav1.ConditionTrue, meshv1.ReasonUnsupportedVersion))
@@ -173,7 +175,7 @@ func TestInvalidValuesStallWithoutARelease(t *testing.T) {
 	ctx := context.Background()
 	mi := newInstallation("badvalues", "mk-badvalues")
 	mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"identity": {"leafTTL": "forever"}}`)}
-	if err := k8s.Create(ctx, mi); err != nil {
+	if err := createInstallation(t, mi); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "Stalled InvalidValues", conditionIs("badvalues", meshv1.ConditionStalled, metav1.ConditionTrue, meshv1.ReasonInvalidValues))
@@ -204,7 +206,7 @@ func TestInvalidUserAnchorStalls(t *testing.T) {
 	}
 	mi := newInstallation("badanchor", "mk-badanchor")
 	mi.Spec.Trust.AnchorSecretRef = &meshv1.SecretReference{Name: "my-anchor"}
-	if err := k8s.Create(ctx, mi); err != nil {
+	if err := createInstallation(t, mi); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "TrustReady False InvalidAnchor", conditionIs("badanchor", meshv1.ConditionTrustReady, metav1.ConditionFalse, meshv1.ReasonInvalidAnchor))

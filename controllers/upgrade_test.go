@@ -13,6 +13,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
+
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
@@ -166,6 +168,9 @@ func TestFailingGateRollsBackAutomatically(t *testing.T) {
 	if v == nil || v.Passed || v.Reason != "SuccessRateTooLow" {
 		t.Fatalf("verdict %+v", v)
 	}
+	// The user has to act: kstatus must not read this as Current.
+	eventually(t, "Stalled RolledBack", conditionIs("faulty", meshv1.ConditionStalled, metav1.ConditionTrue, "RolledBack"))
+	eventually(t, "kstatus Failed", kstatusIs("faulty", kstatus.FailedStatus))
 }
 
 func TestUnsupportedBumpIsRefusedAndChangesNothing(t *testing.T) {

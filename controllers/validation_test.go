@@ -63,13 +63,11 @@ func TestCRDRejectsInvalidSpecs(t *testing.T) {
 }
 
 func TestImmutableFields(t *testing.T) {
-	ctx := context.Background()
 	mi := newInstallation("immutable", "mk-immutable")
 	mi.Spec.Paused = true // nothing to install: only the API server's rules are under test
-	if err := k8s.Create(ctx, mi); err != nil {
+	if err := createInstallation(t, mi); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = k8s.Delete(ctx, mi) }()
 	for _, tc := range []struct {
 		mutate func(*meshv1.MeshInstallation)
 		want   string

@@ -36,9 +36,15 @@ const (
 	ReasonRolledBack          = "RolledBack"
 	ReasonDeploymentsNotReady = "DeploymentsNotReady"
 	ReasonReleaseNotDeployed  = "ReleaseNotDeployed"
-	ReasonForbidden           = "Forbidden"
 	ReasonAsExpected          = "AsExpected"
-	ReasonDeleting            = "Deleting"
+	// ReasonConflict: another MeshInstallation owns the cluster's mesh, or an
+	// object the operator would write is labelled for another installation.
+	ReasonConflict = "Conflict"
+	// ReasonReconcileError: the same transient error persisted over several
+	// attempts (Degraded); a single failure only shows in Reconciling.
+	ReasonReconcileError = "ReconcileError"
+	// ReasonUnknown: a read the condition depends on failed.
+	ReasonUnknown = "ReadFailed"
 )
 
 // Certificate sources reported in status.

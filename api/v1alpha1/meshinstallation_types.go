@@ -131,8 +131,12 @@ const (
 
 // DataPlaneSpec configures the data plane.
 type DataPlaneSpec struct {
-	// NamespaceSelector selects the meshed namespaces in addition to those
-	// labelled meshkeeper.io/inject=enabled.
+	// NamespaceSelector meshes the namespaces it matches like those labelled
+	// meshkeeper.io/inject=enabled: their new pods get the proxy unless a pod
+	// is annotated meshkeeper.io/inject=disabled. A namespace labelled
+	// meshkeeper.io/inject=disabled is never meshed; kube-system and the
+	// control-plane namespace never are. An empty selector ({}) matches every
+	// namespace. Pods that already run are not restarted by a change here.
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
@@ -155,6 +159,11 @@ type MeshInstallationStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ReconcileFailures counts the consecutive reconciles that ended in a
+	// transient error; Degraded turns True at 3 and the count resets on success.
+	// +optional
+	ReconcileFailures int32 `json:"reconcileFailures,omitempty"`
 
 	// InstalledVersion is the mesh version whose control plane is deployed.
 	// +optional

@@ -31,6 +31,13 @@ func TestParseInjectorFlags(t *testing.T) {
 	if got := f.cfg.ProxyResources.Limits.Memory().String(); got != "128Mi" {
 		t.Fatalf("memory limit = %s", got)
 	}
+	if f.cfg.NamespaceSelector != nil {
+		t.Fatalf("no --namespace-selector, yet a selector: %v", f.cfg.NamespaceSelector)
+	}
+	sel, err := parseInjectorFlags(append(append([]string{}, chartInjectorArgs...), `--namespace-selector={"matchLabels":{"team":"shop"}}`))
+	if err != nil || sel.cfg.NamespaceSelector == nil || sel.cfg.NamespaceSelector.String() != "team=shop" {
+		t.Fatalf("--namespace-selector: %v %v", err, sel.cfg.NamespaceSelector)
+	}
 	for _, tc := range []struct {
 		name    string
 		extra   string
@@ -40,6 +47,8 @@ func TestParseInjectorFlags(t *testing.T) {
 		{"bad quantity", "--proxy-memory-limit=lots", "--proxy-memory-limit"},
 		{"bad mode", "--default-mtls-mode=off", "--default-mtls-mode"},
 		{"missing image", "--proxy-image=", "--proxy-image is required"},
+		{"selector not JSON", "--namespace-selector=team=shop", "not a JSON LabelSelector"},
+		{"selector with a bad operator", `--namespace-selector={"matchExpressions":[{"key":"a","operator":"Near"}]}`, "namespace selector"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseInjectorFlags(append(append([]string{}, chartInjectorArgs...), tc.extra))

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/contract/meshns"
 	"github.com/meshkeeper/meshkeeper/internal/controlplane/inject"
 )
 
@@ -54,6 +55,11 @@ func parseInjectorFlags(args []string) (injectorFlags, error) {
 	fs.StringVar(&f.memRequest, "proxy-memory-request", "20Mi", "proxy memory request")
 	fs.StringVar(&f.memLimit, "proxy-memory-limit", "128Mi", "proxy memory limit")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig path; in-cluster config when empty")
+	fs.Func("namespace-selector", "JSON LabelSelector of namespaces meshed like those labelled meshkeeper.io/inject=enabled", func(v string) error {
+		sel, err := meshns.Parse(v)
+		c.NamespaceSelector = sel
+		return err
+	})
 	err := fs.Parse(args)
 	if err != nil {
 		return f, err

@@ -1,13 +1,20 @@
 package inject
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
 
 // Config is what the injector stamps into every injected pod.
 type Config struct {
 	// ControlPlaneNamespace is never injected.
 	ControlPlaneNamespace string
-	ProxyImage            string
-	ProxyInitImage        string
+	// NamespaceSelector meshes the namespaces it matches like those labelled
+	// meshkeeper.io/inject=enabled (spec.dataPlane.namespaceSelector); nil
+	// when unset.
+	NamespaceSelector labels.Selector
+	ProxyImage        string
+	ProxyInitImage    string
 	// ProxyVersion is written to contract.ProxyVersionLabel.
 	ProxyVersion    string
 	TrustDomain     string

@@ -3,14 +3,17 @@ package inject
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/contract/meshns"
 )
 
 // Reasons a pod is or is not injected, for logs and metrics.
 const (
 	ReasonPodEnabled        = "pod annotation enabled"
 	ReasonNamespaceEnabled  = "namespace label enabled"
+	ReasonNamespaceSelected = "namespace selected by spec.dataPlane.namespaceSelector"
 	ReasonPodDisabled       = "pod annotation disabled"
 	ReasonNotOptedIn        = "not opted in"
 	ReasonExcludedNamespace = "excluded namespace"
@@ -35,8 +38,9 @@ func IsInjected(pod *corev1.Pod) bool {
 }
 
 // ShouldInject decides whether pod, created in namespace ns, gets the proxy.
-// Exclusions come first, then the pod annotation, then the namespace label.
-func ShouldInject(pod *corev1.Pod, ns *corev1.Namespace, controlPlaneNamespace string) (bool, string) {
+// Exclusions come first, then the pod annotation, then the namespace: its
+// label, or the installation's namespace selector (nil when unset).
+func ShouldInject(pod *corev1.Pod, ns *corev1.Namespace, controlPlaneNamespace string, selector labels.Selector) (bool, string) {
 	switch {
 	case ns.Name == metav1.NamespaceSystem || ns.Name == controlPlaneNamespace:
 		return false, ReasonExcludedNamespace
@@ -53,6 +57,9 @@ func ShouldInject(pod *corev1.Pod, ns *corev1.Namespace, controlPlaneNamespace s
 	}
 	if ns.Labels[contract.InjectKey] == contract.InjectEnabled {
 		return true, ReasonNamespaceEnabled
+	}
+	if meshns.Meshed(ns.Labels, selector) {
+		return true, ReasonNamespaceSelected
 	}
 	return false, ReasonNotOptedIn
 }

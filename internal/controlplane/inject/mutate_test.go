@@ -135,7 +135,7 @@ func TestMutateInvariants(t *testing.T) {
 		got.Annotations["prometheus.io/port"] != "4191" {
 		t.Errorf("metadata: labels %v annotations %v", got.Labels, got.Annotations)
 	}
-	if ok, reason := ShouldInject(got, ns, cpNamespace); ok {
+	if ok, reason := ShouldInject(got, ns, cpNamespace, nil); ok {
 		t.Fatalf("mutated pod would be injected again (%s)", reason)
 	}
 }

@@ -128,7 +128,7 @@ func (wh *Webhook) patchFor(req *admissionv1.AdmissionRequest) ([]byte, []string
 	} else if err != nil {
 		return nil, nil, "", fmt.Errorf("namespace %s: %w", req.Namespace, err)
 	}
-	inject, reason := ShouldInject(&pod, ns, wh.cfg.ControlPlaneNamespace)
+	inject, reason := ShouldInject(&pod, ns, wh.cfg.ControlPlaneNamespace, wh.cfg.NamespaceSelector)
 	if !inject {
 		return nil, nil, reason, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
@@ -12,12 +13,23 @@ import (
 // Observation is everything the conditions depend on.
 type Observation struct {
 	Generation int64
-	Paused     bool
+	// Paused: spec.paused is set, nothing was observed in this pass, and
+	// Previous holds the conditions last written.
+	Paused   bool
+	Previous []metav1.Condition
 
 	// Stalled is set when progress needs a spec change (reason, message).
 	StalledReason, StalledMessage string
-	// Err is a transient failure of this pass (retried with backoff).
-	Err error
+	// Err is a transient failure of this pass (retried with backoff), and
+	// Failures the number of consecutive passes that failed, this one
+	// included. Degraded turns True only at DegradedAfter: one write
+	// conflict is not worth a page.
+	Err      error
+	Failures int
+
+	// TrustUnknown and ControlPlaneUnknown: the pass failed before it could
+	// read that part, so its condition is Unknown rather than a guess.
+	TrustUnknown, ControlPlaneUnknown bool
 
 	// TrustReady with its reason and message, as the trust phase saw it.
 	TrustObserved bool
@@ -35,6 +47,9 @@ type Observation struct {
 	// UpgradeFailedReason says why (default UpgradeFailed).
 	UpgradeFailedMessage string
 	UpgradeFailedReason  string
+	// UpgradeHalted: the staged upgrade stopped (rolled back, or paused on a
+	// failed gate) and waits for the user, so the installation is Stalled.
+	UpgradeHalted bool
 	// UpgradeActive is set while a staged upgrade is planned or under way.
 	UpgradeActive                 bool
 	UpgradeReason, UpgradeMessage string
@@ -43,10 +58,32 @@ type Observation struct {
 	ReadyReplicas, DesiredReplicas int32
 	NotReady                       []string
 	DeploymentsSeen                int
+	// DeploymentsObserved: the release and its Deployments were read.
+	DeploymentsObserved bool
 }
 
-// Conditions returns the full set of conditions, in a fixed order.
+// DegradedAfter is how many consecutive failed passes turn Degraded True.
+// With controller-runtime's backoff the third attempt comes tens of
+// milliseconds after the first; a conflict is gone by the second.
+const DegradedAfter = 3
+
+// Conditions returns the full set of conditions, in a fixed order. While
+// paused the operator observes nothing: Reconciling says so, and every other
+// condition present in o.Previous is kept as it was last observed.
 func Conditions(o Observation) []metav1.Condition {
+	conds := compute(o)
+	if !o.Paused {
+		return conds
+	}
+	for i, c := range conds {
+		if prev := meta.FindStatusCondition(o.Previous, c.Type); prev != nil && c.Type != meshv1.ConditionReconciling {
+			conds[i] = *prev
+		}
+	}
+	return conds
+}
+
+func compute(o Observation) []metav1.Condition {
 	conds := []metav1.Condition{
 		trustReady(o),
 		controlPlaneReady(o),
@@ -64,6 +101,8 @@ func Conditions(o Observation) []metav1.Condition {
 func trustReady(o Observation) metav1.Condition {
 	c := metav1.Condition{Type: meshv1.ConditionTrustReady}
 	switch {
+	case o.TrustUnknown:
+		return unknown(c, "trust not read in this pass: "+errMessage(o))
 	case !o.TrustObserved && o.StalledReason == meshv1.ReasonInvalidAnchor:
 		return set(c, false, meshv1.ReasonInvalidAnchor, o.StalledMessage)
 	case !o.TrustObserved:
@@ -77,6 +116,8 @@ func trustReady(o Observation) metav1.Condition {
 func controlPlaneReady(o Observation) metav1.Condition {
 	c := metav1.Condition{Type: meshv1.ConditionControlPlaneReady}
 	switch {
+	case o.ControlPlaneUnknown:
+		return unknown(c, "control plane not read in this pass: "+errMessage(o))
 	case !o.ReleaseExists:
 		return set(c, false, meshv1.ReasonInstalling, "control-plane release not installed yet")
 	case o.ReleaseStatus != "deployed":
@@ -92,8 +133,8 @@ func controlPlaneReady(o Observation) metav1.Condition {
 
 func stalled(o Observation) metav1.Condition {
 	c := metav1.Condition{Type: meshv1.ConditionStalled}
-	if o.StalledReason != "" {
-		return set(c, true, o.StalledReason, o.StalledMessage)
+	if reason, msg := stall(o); reason != "" {
+		return set(c, true, reason, msg)
 	}
 	return set(c, false, meshv1.ReasonAsExpected, "")
 }
@@ -103,19 +144,19 @@ func degraded(o Observation) metav1.Condition {
 	switch {
 	case o.UpgradeFailedMessage != "":
 		return set(c, true, upgradeFailedReason(o), o.UpgradeFailedMessage)
-	case o.Err != nil:
-		return set(c, true, "ReconcileError", o.Err.Error())
+	case persistentError(o):
+		return set(c, true, meshv1.ReasonReconcileError, persistentMessage(o))
 	}
 	return set(c, false, meshv1.ReasonAsExpected, "")
 }
 
 func reconciling(o Observation, others []metav1.Condition) metav1.Condition {
 	c := metav1.Condition{Type: meshv1.ConditionReconciling}
-	switch {
-	case o.Paused:
+	if o.Paused {
 		return set(c, false, meshv1.ReasonPaused, "reconciliation is paused (spec.paused)")
-	case o.StalledReason != "":
-		return set(c, false, o.StalledReason, "stalled: "+o.StalledMessage)
+	}
+	if reason, msg := stall(o); reason != "" {
+		return set(c, false, reason, "stalled: "+msg)
 	}
 	for _, other := range others {
 		if (other.Type == meshv1.ConditionTrustReady || other.Type == meshv1.ConditionControlPlaneReady) && other.Status != metav1.ConditionTrue {
@@ -133,8 +174,8 @@ func reconciling(o Observation, others []metav1.Condition) metav1.Condition {
 
 func ready(o Observation, others []metav1.Condition) metav1.Condition {
 	c := metav1.Condition{Type: meshv1.ConditionReady}
-	if o.StalledReason != "" {
-		return set(c, false, o.StalledReason, o.StalledMessage)
+	if reason, msg := stall(o); reason != "" {
+		return set(c, false, reason, msg)
 	}
 	for _, other := range others {
 		if (other.Type == meshv1.ConditionTrustReady || other.Type == meshv1.ConditionControlPlaneReady) && other.Status != metav1.ConditionTrue {
@@ -144,7 +185,40 @@ func ready(o Observation, others []metav1.Condition) metav1.Condition {
 	if o.UpgradeFailedMessage != "" {
 		return set(c, false, upgradeFailedReason(o), o.UpgradeFailedMessage)
 	}
+	if persistentError(o) {
+		return set(c, false, meshv1.ReasonReconcileError, persistentMessage(o))
+	}
 	return set(c, true, meshv1.ReasonReady, "mesh control plane and trust are ready")
+}
+
+// stall is why the installation waits for the user, if it does: a Stalled
+// error of this pass, or a staged upgrade that stopped on a failure.
+func stall(o Observation) (reason, message string) {
+	switch {
+	case o.StalledReason != "":
+		return o.StalledReason, o.StalledMessage
+	case o.UpgradeHalted && o.UpgradeFailedMessage != "":
+		return upgradeFailedReason(o), o.UpgradeFailedMessage
+	}
+	return "", ""
+}
+
+func persistentError(o Observation) bool { return o.Err != nil && o.Failures >= DegradedAfter }
+
+func persistentMessage(o Observation) string {
+	return fmt.Sprintf("%d consecutive attempts failed; last: %v", o.Failures, o.Err)
+}
+
+func errMessage(o Observation) string {
+	if o.Err == nil {
+		return "unknown error"
+	}
+	return o.Err.Error()
+}
+
+func unknown(c metav1.Condition, message string) metav1.Condition {
+	c.Status, c.Reason, c.Message = metav1.ConditionUnknown, meshv1.ReasonUnknown, message
+	return c
 }
 
 func upgradeFailedReason(o Observation) string {

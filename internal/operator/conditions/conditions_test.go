@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
@@ -20,7 +21,7 @@ func TestConditions(t *testing.T) {
 		status metav1.ConditionStatus
 		reason string
 	}
-	T, F := metav1.ConditionTrue, metav1.ConditionFalse
+	T, F, U := metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown
 	cases := []struct {
 		name string
 		obs  func(o *Observation)
@@ -39,11 +40,31 @@ func TestConditions(t *testing.T) {
 		{"invalid user anchor", func(o *Observation) {
 			*o = Observation{Generation: 1, StalledReason: meshv1.ReasonInvalidAnchor, StalledMessage: "not a CA"}
 		}, want{"TrustReady": {F, meshv1.ReasonInvalidAnchor}, "Stalled": {T, meshv1.ReasonInvalidAnchor}, "Ready": {F, meshv1.ReasonInvalidAnchor}}},
-		{"transient error while healthy", func(o *Observation) { o.Err = errors.New("conflict") }, want{
-			"Degraded": {T, "ReconcileError"}, "Reconciling": {T, meshv1.ReasonProgressing}, "Ready": {T, meshv1.ReasonReady}}},
+		{"one transient error while healthy", func(o *Observation) { o.Err = errors.New("conflict"); o.Failures = 1 }, want{
+			"Degraded": {F, meshv1.ReasonAsExpected}, "Reconciling": {T, meshv1.ReasonProgressing}, "Ready": {T, meshv1.ReasonReady}}},
+		{"an error persisting over DegradedAfter attempts", func(o *Observation) { o.Err = errors.New("conflict"); o.Failures = DegradedAfter }, want{
+			"Degraded": {T, "ReconcileError"}, "Reconciling": {T, meshv1.ReasonProgressing}, "Ready": {F, "ReconcileError"}}},
+		{"a read failed before trust and control plane were seen", func(o *Observation) {
+			o.Err, o.Failures, o.TrustUnknown, o.ControlPlaneUnknown = errors.New("trust: list namespaces: timeout"), 1, true, true
+		}, want{"TrustReady": {U, meshv1.ReasonUnknown}, "ControlPlaneReady": {U, meshv1.ReasonUnknown}, "Ready": {F, meshv1.ReasonUnknown}, "Reconciling": {T, meshv1.ReasonProgressing}}},
+		{"staged upgrade rolled back: stalled until the user acts", func(o *Observation) {
+			o.UpgradeHalted, o.UpgradeFailedReason, o.UpgradeFailedMessage = true, "RolledBack", "upgrade to 0.2.0 rolled back to 0.1.0"
+		}, want{"Stalled": {T, "RolledBack"}, "Degraded": {T, "RolledBack"}, "Ready": {F, "RolledBack"}, "Reconciling": {F, "RolledBack"}}},
+		{"staged upgrade paused on a failed gate", func(o *Observation) {
+			o.UpgradeHalted, o.UpgradeFailedReason, o.UpgradeFailedMessage = true, "FailedPaused", "gate Bake failed"
+		}, want{"Stalled": {T, "FailedPaused"}, "Ready": {F, "FailedPaused"}, "Reconciling": {F, "FailedPaused"}}},
+		{"refused: another installation owns the mesh", func(o *Observation) {
+			*o = Observation{Generation: 1, StalledReason: meshv1.ReasonConflict, StalledMessage: `owned by "mesh"`}
+		}, want{"Stalled": {T, meshv1.ReasonConflict}, "Ready": {F, meshv1.ReasonConflict}, "Reconciling": {F, meshv1.ReasonConflict}}},
 		{"rolled back after a failed upgrade", func(o *Observation) { o.UpgradeFailedMessage = "upgrade failed: boom" }, want{
 			"Degraded": {T, meshv1.ReasonUpgradeFailed}, "Ready": {F, meshv1.ReasonUpgradeFailed}, "ControlPlaneReady": {T, meshv1.ReasonReady}}},
 		{"paused", func(o *Observation) { o.Paused = true }, want{"Reconciling": {F, meshv1.ReasonPaused}}},
+		{"paused keeps what was last observed", func(o *Observation) {
+			*o = Observation{Generation: 4, Paused: true, Previous: []metav1.Condition{
+				{Type: "Ready", Status: T, Reason: meshv1.ReasonReady}, {Type: "TrustReady", Status: T, Reason: meshv1.ReasonReady},
+				{Type: "ControlPlaneReady", Status: T, Reason: meshv1.ReasonReady}, {Type: "Stalled", Status: F, Reason: meshv1.ReasonAsExpected},
+				{Type: "Degraded", Status: F, Reason: meshv1.ReasonAsExpected}, {Type: "Reconciling", Status: T, Reason: meshv1.ReasonProgressing}}}
+		}, want{"Reconciling": {F, meshv1.ReasonPaused}, "Ready": {T, meshv1.ReasonReady}, "TrustReady": {T, meshv1.ReasonReady}}},
 		{"release failed", func(o *Observation) { o.ReleaseStatus = "failed" }, want{"ControlPlaneReady": {F, meshv1.ReasonReleaseNotDeployed}}},
 	}
 	for _, tc := range cases {
@@ -53,7 +74,8 @@ func TestConditions(t *testing.T) {
 			got := map[string]metav1.Condition{}
 			for _, c := range Conditions(o) {
 				got[c.Type] = c
-				if c.ObservedGeneration != o.Generation {
+				carried := o.Paused && c.Type != "Reconciling" && meta.FindStatusCondition(o.Previous, c.Type) != nil
+				if c.ObservedGeneration != o.Generation && !carried {
 					t.Errorf("%s observedGeneration %d", c.Type, c.ObservedGeneration)
 				}
 			}

@@ -223,9 +223,7 @@ func (m *Manager) Install(ctx context.Context, req InstallRequest) (*Release, er
 	act.SkipCRDs = true
 	act.Timeout = m.timeout
 	act.PostRenderer = post
-	if req.Digest != "" {
-		act.Labels = map[string]string{DigestLabel: req.Digest}
-	}
+	act.Labels = releaseLabels(req.Digest, req.Owner.Name)
 	_, actErr := act.RunWithContext(ctx, ch, req.Values)
 	return m.afterAction(cfg, "install", req.ReleaseName, actErr)
 }
@@ -279,7 +277,7 @@ func (m *Manager) Upgrade(ctx context.Context, req InstallRequest) (*Release, er
 	if digest == "" {
 		digest = "null" // Helm's way of removing a label on upgrade
 	}
-	act.Labels = map[string]string{DigestLabel: digest}
+	act.Labels = releaseLabels(digest, req.Owner.Name)
 	_, actErr := act.RunWithContext(ctx, req.ReleaseName, ch, req.Values)
 	return m.afterAction(cfg, "upgrade", req.ReleaseName, actErr)
 }
@@ -420,4 +418,17 @@ func (m *Manager) capabilities() (*chartutil.Capabilities, error) {
 		KubeVersion: chartutil.KubeVersion{Version: v.GitVersion, Major: v.Major, Minor: v.Minor},
 		HelmVersion: chartutil.DefaultCapabilities.HelmVersion,
 	}, nil
+}
+
+// releaseLabels are the labels stored on a release revision: the digest and
+// the owner's name, each only when set.
+func releaseLabels(digest, owner string) map[string]string {
+	labels := map[string]string{}
+	if digest != "" {
+		labels[DigestLabel] = digest
+	}
+	if owner != "" {
+		labels[OwnerLabel] = owner
+	}
+	return labels
 }

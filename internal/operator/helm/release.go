@@ -34,6 +34,10 @@ func (s Status) IsPending() bool {
 // value must be a valid label value (at most 63 characters).
 const DigestLabel = "meshkeeper.io/digest"
 
+// OwnerLabel is the Helm release label that records the name of the object
+// (InstallRequest.Owner.Name) the release belongs to: its ownership claim.
+const OwnerLabel = "meshkeeper.io/owner"
+
 // Release is what the operator needs to know of a release's latest revision.
 type Release struct {
 	Name, Namespace string
@@ -44,6 +48,9 @@ type Release struct {
 	ChartVersion string
 	// Digest is the value of the release label DigestLabel ("" if absent).
 	Digest string
+	// Owner is the value of the release label OwnerLabel ("" if absent: a
+	// release written before the label existed).
+	Owner string
 	// Manifest is the rendered (post-rendered) manifest of this revision.
 	Manifest string
 	// LastDeployedRevision is the newest revision whose status is deployed or
@@ -90,6 +97,7 @@ func fromHelm(r *release.Release) *Release {
 		Status:    StatusUnknown,
 		Manifest:  r.Manifest,
 		Digest:    r.Labels[DigestLabel],
+		Owner:     r.Labels[OwnerLabel],
 	}
 	if r.Info != nil {
 		if r.Info.Status != "" {

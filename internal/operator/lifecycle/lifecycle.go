@@ -73,19 +73,24 @@ type IdentityProbe interface {
 // fills mi.Status and returns when to look again.
 func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time.Duration, error) {
 	obs := conditions.Observation{Generation: mi.Generation}
+	failuresBefore := mi.Status.ReconcileFailures
 	mi.Status.SupportedVersions = versions.Supported()
 	requeue, err := r.run(ctx, mi, &obs)
 	stalledErr, stalled := reconcileerr.AsStalled(err)
+	mi.Status.ReconcileFailures = 0
 	switch {
 	case stalled:
-		obs.StalledReason, obs.StalledMessage = stalledErr.Reason, stalledErr.Error()
-		r.event(mi, "Warning", stalledErr.Reason, "Reconcile", "%s", stalledErr.Error())
+		// The message keeps the phase prefix ("release: …") of the wrapped error.
+		obs.StalledReason, obs.StalledMessage = stalledErr.Reason, err.Error()
+		r.event(mi, "Warning", stalledErr.Reason, "Reconcile", "%s", err.Error())
 	case err != nil:
 		obs.Err = err
+		mi.Status.ReconcileFailures = failuresBefore + 1
+		obs.Failures = int(mi.Status.ReconcileFailures)
+		obs.TrustUnknown = !obs.TrustObserved
+		obs.ControlPlaneUnknown = !obs.DeploymentsObserved
 	}
-	for _, c := range conditions.Conditions(obs) {
-		meta.SetStatusCondition(&mi.Status.Conditions, c)
-	}
+	setConditions(mi, obs)
 	if err == nil || stalled {
 		// The spec was acted on (or judged impossible): say which generation.
 		mi.Status.ObservedGeneration = mi.Generation
@@ -98,53 +103,77 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	// spec.version only once a bump is planned, approved and under way.
 	step, err := r.upgradeStep(ctx, mi)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("upgrade: %w", err)
 	}
 	version := step.ControlPlaneVersion
 	// Bad input stops here, before anything is created or changed: the chart
 	// is rendered with a placeholder webhook CA before trust is touched.
 	draft, err := release.Resolve(mi, version, []byte("placeholder"))
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("release: %w", err)
 	}
 	if err := r.Installer.Validate(ctx, mi, draft); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("release: %w", err)
 	}
 	trustOutcome, err := r.Trust.Reconcile(ctx, mi)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("trust: %w", err)
 	}
 	r.recordTrust(mi, trustOutcome.State, obs)
 
 	want, err := release.Resolve(mi, version, trustOutcome.State.WebhookCABundle)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("release: %w", err)
 	}
 	rel, relErr := r.Installer.Reconcile(ctx, mi, want)
 	r.recordRelease(mi, rel, want, obs)
 	if err := r.observeDeployments(ctx, mi, obs); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("observe control plane: %w", err)
 	}
+	obs.DeploymentsObserved = relErr == nil || rel != nil
 	if err := r.observeDataPlane(ctx, mi); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("observe data plane: %w", err)
 	}
 	// The upgrade step is recorded even when the release failed: the machine
 	// turns a failed control-plane upgrade into a rollback on the next pass.
 	if err := r.applyUpgrade(ctx, mi, step); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("upgrade: %w", err)
 	}
 	recordUpgrade(step, obs)
 	if relErr != nil {
-		return 0, relErr
+		return 0, fmt.Errorf("release: %w", relErr)
 	}
 	requeue := min(max(trustOutcome.RecheckAfter, time.Second), ResyncInterval)
 	if step.RecheckAfter > 0 {
 		requeue = min(requeue, step.RecheckAfter)
 	}
 	if step.Action == upgrade.ActionRefuse {
-		return requeue, reconcileerr.Stalledf(step.Reason, "%s", step.Message)
+		return requeue, reconcileerr.Stalledf(step.Reason, "upgrade: %s", step.Message)
 	}
 	return requeue, nil
+}
+
+// Refuse reports an installation that may not act (another owns the mesh):
+// conditions only, from the one conditions function.
+func (r *Reconciler) Refuse(_ context.Context, mi *meshv1.MeshInstallation, err error) {
+	obs := conditions.Observation{Generation: mi.Generation}
+	if s, ok := reconcileerr.AsStalled(err); ok {
+		obs.StalledReason, obs.StalledMessage = s.Reason, s.Error()
+		if c := meta.FindStatusCondition(mi.Status.Conditions, meshv1.ConditionStalled); c == nil || c.Reason != s.Reason {
+			r.event(mi, "Warning", s.Reason, "Reconcile", "%s", s.Error())
+		}
+	} else {
+		obs.Err = err
+	}
+	setConditions(mi, obs)
+	mi.Status.ObservedGeneration = mi.Generation
+}
+
+// setConditions writes the conditions the one conditions function derives.
+func setConditions(mi *meshv1.MeshInstallation, obs conditions.Observation) {
+	for _, c := range conditions.Conditions(obs) {
+		meta.SetStatusCondition(&mi.Status.Conditions, c)
+	}
 }
 
 // recordUpgrade feeds the upgrade's standing into the conditions.
@@ -157,6 +186,7 @@ func recordUpgrade(step upgrade.Step, obs *conditions.Observation) {
 	case upgrade.PhaseAwaitingApproval, upgrade.PhaseControlPlane, upgrade.PhaseWave, upgrade.PhaseRollingBack:
 		obs.UpgradeActive, obs.UpgradeReason, obs.UpgradeMessage = true, step.Reason, step.Message
 	case upgrade.PhasePaused, upgrade.PhaseFailed:
+		obs.UpgradeHalted = true
 		obs.UpgradeFailedMessage = st.Message
 		if st.LastVerdict != nil && !st.LastVerdict.Passed {
 			obs.UpgradeFailedMessage = fmt.Sprintf("upgrade %s → %s: gate %s failed (%s): %s",
@@ -170,10 +200,10 @@ func recordUpgrade(step upgrade.Step, obs *conditions.Observation) {
 // and the trust objects. User workloads and namespaces are left alone.
 func (r *Reconciler) Finalize(ctx context.Context, mi *meshv1.MeshInstallation) error {
 	if err := r.Installer.Uninstall(ctx, mi); err != nil {
-		return fmt.Errorf("uninstall control plane: %w", err)
+		return fmt.Errorf("release: uninstall control plane: %w", err)
 	}
 	if err := r.Trust.Trust.Cleanup(ctx, mi); err != nil {
-		return fmt.Errorf("remove trust objects: %w", err)
+		return fmt.Errorf("trust: remove trust objects: %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
 	"github.com/meshkeeper/meshkeeper/internal/operator/upgrade"
@@ -300,6 +301,7 @@ func upgradeTarget(step upgrade.Step) string {
 // the machine clears the step clock, so the pause never eats a deadline. It
 // acts on nothing.
 func (r *Reconciler) Paused(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	setConditions(mi, conditions.Observation{Generation: mi.Generation, Paused: true, Previous: mi.Status.Conditions})
 	if mi.Status.Upgrade == nil {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/charts"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
+	"github.com/meshkeeper/meshkeeper/internal/operator/ownership"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
 	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
@@ -84,6 +85,9 @@ func (in *Installer) Reconcile(ctx context.Context, mi *meshv1.MeshInstallation,
 	for {
 		rel, err := in.Helm.Get(ctx, ns, ReleaseName)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkOwner(rel, mi); err != nil {
 			return nil, err
 		}
 		recordRelease(st, rel)
@@ -179,6 +183,13 @@ func installRequest(mi *meshv1.MeshInstallation, want *Desired) helm.InstallRequ
 
 // Uninstall removes the release; rendered objects go with it.
 func (in *Installer) Uninstall(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	rel, err := in.Helm.Get(ctx, mi.Spec.ControlPlane.Namespace, ReleaseName)
+	if err != nil {
+		return err
+	}
+	if err := checkOwner(rel, mi); err != nil {
+		return err
+	}
 	if err := in.Helm.Uninstall(ctx, mi.Spec.ControlPlane.Namespace, ReleaseName); err != nil {
 		return err
 	}
@@ -212,4 +223,15 @@ func failedReason(rel *helm.Release) string {
 		return meshv1.ReasonUpgradeFailed
 	}
 	return meshv1.ReasonInstallFailed
+}
+
+// checkOwner refuses a release whose ownership claim names another
+// installation: no install, upgrade, rollback, unlock or uninstall touches it.
+// An unclaimed release (written before the claim existed) is adopted by the
+// next install or upgrade.
+func checkOwner(rel *helm.Release, mi *meshv1.MeshInstallation) error {
+	if rel == nil {
+		return nil
+	}
+	return ownership.Check("Helm release", rel.Namespace+"/"+rel.Name, rel.Owner, mi.Name)
 }

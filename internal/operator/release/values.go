@@ -10,6 +10,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/contract/meshns"
 	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
 
@@ -48,11 +49,24 @@ func Values(mi *meshv1.MeshInstallation, rel versions.Release, webhookCABundle [
 		return nil, err
 	}
 	out := merge(derived, user)
+	injector := map[string]any{"caBundle": base64.StdEncoding.EncodeToString(webhookCABundle)}
+	// The webhook already sees every non-system namespace; the injector
+	// decides, so it alone needs the selector. Set only when the spec has
+	// one, so installations without it keep their digest.
+	sel, err := meshns.Encode(mi.Spec.DataPlane.NamespaceSelector)
+	if err != nil {
+		return nil, err
+	}
+	if sel != "" {
+		injector["namespaceSelector"] = sel
+	} else if inj, ok := out["injector"].(map[string]any); ok {
+		delete(inj, "namespaceSelector") // the spec's field alone decides
+	}
 	protected := map[string]any{
 		"installation": mi.Name,
 		"trustDomain":  mi.Spec.Trust.TrustDomain,
 		"proxyVersion": rel.ProxyVersion,
-		"injector":     map[string]any{"caBundle": base64.StdEncoding.EncodeToString(webhookCABundle)},
+		"injector":     injector,
 	}
 	if err := checkLeafTTL(out); err != nil {
 		return nil, err

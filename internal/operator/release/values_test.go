@@ -45,6 +45,14 @@ func TestValuesGolden(t *testing.T) {
 				Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 			}
 		},
+		"namespace-selector": func(mi *meshv1.MeshInstallation) {
+			mi.Spec.DataPlane.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "shop"}}
+			// The spec alone decides which namespaces are meshed.
+			mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"injector": {"namespaceSelector": "{}"}}`)}
+		},
+		"user-values-cannot-set-a-namespace-selector": func(mi *meshv1.MeshInstallation) {
+			mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"injector": {"namespaceSelector": "{}"}}`)}
+		},
 		"user-values-cannot-change-identity-keys": func(mi *meshv1.MeshInstallation) {
 			mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{
 				"identity": {"leafTTL": "1m"},

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/ownership"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
 )
 
@@ -66,6 +67,9 @@ func (m *Manager) writeSecret(ctx context.Context, namespace, name, installation
 	if err != nil {
 		return err
 	}
+	if err := ownership.Check("Secret", namespace+"/"+name, existing.Labels[contract.InstallationLabel], installation); err != nil {
+		return err
+	}
 	existing.Data = data
 	if existing.Labels == nil {
 		existing.Labels = map[string]string{}
@@ -74,9 +78,21 @@ func (m *Manager) writeSecret(ctx context.Context, namespace, name, installation
 	return m.Client.Update(ctx, existing)
 }
 
-func (m *Manager) deleteSecret(ctx context.Context, namespace, name string) error {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
-	return client.IgnoreNotFound(m.Client.Delete(ctx, s))
+// deleteSecret deletes a Secret only if it is the installation's (or
+// unlabelled), and only the very object read: the preconditions stop a delete
+// of a Secret another installation re-created in between.
+func (m *Manager) deleteSecret(ctx context.Context, namespace, name, installation string) error {
+	s, err := m.readSecret(ctx, namespace, name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := ownership.Check("Secret", namespace+"/"+name, s.Labels[contract.InstallationLabel], installation); err != nil {
+		return err
+	}
+	return client.IgnoreNotFound(m.Client.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion}))
 }
 
 // readBundle returns the anchors published in the control-plane namespace,
@@ -112,6 +128,9 @@ func (m *Manager) writeBundle(ctx context.Context, namespace, installation, bund
 			return err
 		}
 	} else if err != nil {
+		return err
+	}
+	if err := ownership.Check("ConfigMap", namespace+"/"+BundleConfigMap, cm.Labels[contract.InstallationLabel], installation); err != nil {
 		return err
 	}
 	if maps.Equal(cm.Data, want) && cm.Labels[contract.InstallationLabel] == installation {

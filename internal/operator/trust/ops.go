@@ -75,7 +75,7 @@ func (m *Manager) Promote(ctx context.Context, mi *meshv1.MeshInstallation, next
 	if err := m.writeSecret(ctx, ns, AnchorSecret, mi.Name, anchorData(next)); err != nil {
 		return err
 	}
-	return m.deleteSecret(ctx, ns, NextAnchorSecret)
+	return m.deleteSecret(ctx, ns, NextAnchorSecret, mi.Name)
 }
 
 // ReplaceExpiredAnchor is the recovery path: a new anchor replaces an expired
@@ -90,7 +90,7 @@ func (m *Manager) ReplaceExpiredAnchor(ctx context.Context, mi *meshv1.MeshInsta
 	if err := m.writeSecret(ctx, ns, AnchorSecret, mi.Name, anchorData(kp)); err != nil {
 		return nil, err
 	}
-	return kp, m.deleteSecret(ctx, ns, NextAnchorSecret)
+	return kp, m.deleteSecret(ctx, ns, NextAnchorSecret, mi.Name)
 }
 
 // Cleanup deletes every trust object the operator created for an installation.
@@ -98,7 +98,7 @@ func (m *Manager) ReplaceExpiredAnchor(ctx context.Context, mi *meshv1.MeshInsta
 func (m *Manager) Cleanup(ctx context.Context, mi *meshv1.MeshInstallation) error {
 	ns := mi.Spec.ControlPlane.Namespace
 	for _, name := range []string{AnchorSecret, NextAnchorSecret, IssuerSecret, InjectorTLSSecret} {
-		if err := m.deleteSecret(ctx, ns, name); err != nil {
+		if err := m.deleteSecret(ctx, ns, name, mi.Name); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,53 @@
+package controllers
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/operator/ownership"
+)
+
+// owner names the installation that owns the cluster's mesh. The list is read
+// uncached: a cache that has not seen an older installation yet would let a
+// later one start installing. The owner's claim is its finalizer, which the
+// controller adds (and persists) before anything is created.
+func (r *MeshInstallationReconciler) owner(ctx context.Context) (string, error) {
+	var list meshv1.MeshInstallationList
+	if err := r.Lifecycle.APIReader.List(ctx, &list); err != nil {
+		return "", err
+	}
+	cands := make([]ownership.Candidate, 0, len(list.Items))
+	for i := range list.Items {
+		mi := &list.Items[i]
+		cands = append(cands, ownership.Candidate{
+			Name: mi.Name, Created: mi.CreationTimestamp.Time,
+			Claimed: controllerutil.ContainsFinalizer(mi, Finalizer),
+		})
+	}
+	return ownership.Owner(cands), nil
+}
+
+// refuse handles an installation that does not own the mesh: it reports
+// Stalled/Conflict and holds no claim, so its deletion removes nothing. A
+// finalizer left by an older operator is dropped without running cleanup.
+func (r *MeshInstallationReconciler) refuse(ctx context.Context, mi *meshv1.MeshInstallation, owner string) (ctrl.Result, error) {
+	if controllerutil.RemoveFinalizer(mi, Finalizer) {
+		if err := r.Update(ctx, mi); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if !mi.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	base := mi.DeepCopy()
+	r.Lifecycle.Refuse(ctx, mi, ownership.Refusal(owner))
+	if equality.Semantic.DeepEqual(base.Status, mi.Status) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(r.Status().Patch(ctx, mi, client.MergeFrom(base)))
+}
