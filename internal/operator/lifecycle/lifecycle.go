@@ -192,8 +192,20 @@ func recordUpgrade(step upgrade.Step, obs *conditions.Observation) {
 			obs.UpgradeFailedMessage = fmt.Sprintf("upgrade %s → %s: gate %s failed (%s): %s",
 				st.From, st.To, st.LastVerdict.Gate, st.LastVerdict.Reason, st.LastVerdict.Message)
 		}
-		obs.UpgradeFailedReason = step.Reason
+		obs.UpgradeFailedReason = haltedReason(step)
 	}
+}
+
+// haltedReason keeps naming how a halted upgrade ended on every later pass:
+// the machine reports its rollback as RolledBack once, then holds the failed
+// target with the generic UpgradeFailed; the history says which it was.
+func haltedReason(step upgrade.Step) string {
+	st := step.Upgrade
+	if h := step.History; st.Phase == upgrade.PhaseFailed && len(h) > 0 && h[0].From == st.From && h[0].To == st.To &&
+		h[0].StartedAt.Equal(&st.StartedAt) && h[0].Result == upgrade.ResultRolledBack {
+		return meshv1.ReasonRolledBack
+	}
+	return step.Reason
 }
 
 // Finalize removes what the installation created: the control-plane release
