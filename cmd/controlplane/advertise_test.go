@@ -5,18 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/controlplane/discovery"
 	"github.com/meshkeeper/meshkeeper/internal/controlplane/identity"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 )
 
 // TestDiscoveryAdvertisesTheIssuerInUse wires the issuer watcher to the
@@ -59,11 +60,12 @@ func TestDiscoveryAdvertisesTheIssuerInUse(t *testing.T) {
 
 	advertised := func(want string) {
 		t.Helper()
-		if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-			return snapshots.Latest().Snapshot.Issuer == want, nil
-		}); err != nil {
-			t.Fatalf("advertised issuer %q, want %q", snapshots.Latest().Snapshot.Issuer, want)
-		}
+		testsupport.Eventually(t, "advertised issuer", 10*time.Second, func() error {
+			if got := snapshots.Latest().Snapshot.Issuer; got != want {
+				return fmt.Errorf("advertised issuer %q, want %q", got, want)
+			}
+			return nil
+		})
 	}
 	advertised(fingerprint(oldPKI))
 	first := snapshots.Latest().Snapshot

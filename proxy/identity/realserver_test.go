@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -144,13 +145,12 @@ func TestAdvertisedIssuerHastensRenewal(t *testing.T) {
 	// The earliest pending wake-up settles on want once Run has reacted.
 	expectWakeup := func(want time.Duration) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for wakeup() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("next wake-up in %v, want %v", wakeup(), want)
+		testsupport.Eventually(t, "the next wake-up", 5*time.Second, func() error {
+			if got := wakeup(); got != want {
+				return fmt.Errorf("next wake-up in %v, want %v", got, want)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	expectWakeup(42 * time.Minute)
 	if c.IssuerLabel() != oldIssuer.Fingerprint {

@@ -15,12 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -110,10 +110,7 @@ func TestStreamKeepAlive(t *testing.T) {
 	if snap := s.next(t); snap.Revision != 1 {
 		t.Fatalf("first revision %d", snap.Revision)
 	}
-	if err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 5*time.Second, true,
-		func(context.Context) (bool, error) { return clk.HasWaiters(), nil }); err != nil {
-		t.Fatal("keep-alive ticker never started")
-	}
+	testsupport.Until(t, "the keep-alive ticker to start", 5*time.Second, clk.HasWaiters)
 	clk.Step(time.Second)
 	line, err := s.r.ReadBytes('\n')
 	if err != nil || string(line) != "\n" {
@@ -141,10 +138,7 @@ func TestWatcherStreamsSnapshotsToManyWatchers(t *testing.T) {
 			t.Errorf("watcher: %v", err)
 		}
 	})
-	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true,
-		func(context.Context) (bool, error) { return w.Synced(), nil }); err != nil {
-		t.Fatal("watcher never synced")
-	}
+	testsupport.Until(t, "the watcher to sync", 10*time.Second, w.Synced)
 	// Every watcher here comes from 127.0.0.1; the per-address cap is not under test.
 	h, err := NewStreamHandler(b, StreamConfig{Auth: anyone{}, Logger: quiet, MaxWatchersPerIP: 100})
 	if err != nil {

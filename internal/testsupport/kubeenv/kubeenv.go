@@ -1,7 +1,8 @@
 // Package kubeenv starts the envtest API server (etcd and kube-apiserver
 // built from Go modules by test/tools/build.sh, found through
 // KUBEBUILDER_ASSETS) the same way for every test that needs one, and gives
-// the operator's scheme to tests that use controller-runtime's fake client.
+// tests that need no API server controller-runtime's fake client with the
+// operator's scheme and one failure point (Faults).
 package kubeenv
 
 import (
