@@ -8,16 +8,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
 // The trust objects of installation "mesh" must survive every write and
@@ -34,11 +32,17 @@ func TestObjectsOfAnotherInstallationAreNeverTouched(t *testing.T) {
 	for _, name := range []string{AnchorSecret, NextAnchorSecret, IssuerSecret, InjectorTLSSecret} {
 		objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: owned}, Data: map[string][]byte{"tls.crt": []byte(name)}})
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	// Creating an object nobody holds is not touching another's: only writes
+	// to the objects above are refused.
+	var touched []string
+	faults := &kubeenv.Faults{Written: func(verb string, obj client.Object) {
+		for _, o := range objs {
+			if o.GetNamespace() == obj.GetNamespace() && o.GetName() == obj.GetName() {
+				touched = append(touched, verb+" "+obj.GetNamespace()+"/"+obj.GetName())
+			}
+		}
+	}}
+	c := kubeenv.NewFakeClient(faults, objs...)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	m := &Manager{Client: c, APIReader: c, Clock: clocktesting.NewFakePassiveClock(now)}
 	mesh2 := &meshv1.MeshInstallation{ObjectMeta: metav1.ObjectMeta{Name: "mesh2"}}
@@ -62,6 +66,9 @@ func TestObjectsOfAnotherInstallationAreNeverTouched(t *testing.T) {
 		if s, ok := reconcileerr.AsStalled(err); !ok || s.Reason != meshv1.ReasonConflict {
 			t.Errorf("%s: want Stalled/Conflict, got %v", name, err)
 		}
+	}
+	if len(touched) != 0 {
+		t.Errorf("another installation's objects were written: %v", touched)
 	}
 	for _, name := range []string{AnchorSecret, NextAnchorSecret, IssuerSecret, InjectorTLSSecret} {
 		var s corev1.Secret
