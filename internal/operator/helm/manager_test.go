@@ -204,6 +204,9 @@ func TestInstallUpgradeGet(t *testing.T) {
 		t.Errorf("release = %+v", rel)
 	}
 	wantRelease(t, f.get(), 1, StatusDeployed, 1, "digest-1")
+	if got := f.get().Owner; got != f.owner.Name || got == "" {
+		t.Errorf("release owner claim = %q, want %q", got, f.owner.Name)
+	}
 	if helmLines.Load() == 0 {
 		t.Error("no Helm log line reached the logger")
 	}
@@ -262,6 +265,9 @@ func TestInstallUpgradeGet(t *testing.T) {
 	// Upgrade with an empty digest drops the label.
 	rel = f.upgrade(map[string]any{"greeting": "two"}, "")
 	wantRelease(t, rel, 3, StatusDeployed, 3, "")
+	if rel.Owner != f.owner.Name {
+		t.Errorf("release owner claim after upgrades = %q, want %q", rel.Owner, f.owner.Name)
+	}
 }
 
 func TestMaxHistory(t *testing.T) {
