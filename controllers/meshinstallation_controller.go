@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/lifecycle"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
@@ -107,7 +108,8 @@ func (r *MeshInstallationReconciler) finalize(ctx context.Context, mi *meshv1.Me
 }
 
 // SetupWithManager watches installations, the Deployments they render (for
-// readiness and drift) and new namespaces (to publish the trust bundle there).
+// readiness and drift), namespaces (to publish the trust bundle in new ones,
+// and to notice one labelled for injection) and the pods of the mesh.
 func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1.MeshInstallation{}).
@@ -121,22 +123,47 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
-				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				UpdateFunc: func(e event.UpdateEvent) bool {
+					return e.ObjectOld.GetLabels()[contract.InjectKey] != e.ObjectNew.GetLabels()[contract.InjectKey]
+				},
 				DeleteFunc:  func(event.DeleteEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
-		// Meshed pods (the cache holds only those) move the data-plane counts.
+		// Meshed pods move the data-plane counts; pods that should be meshed
+		// and are not are restarted or reported. Other pods are none of ours.
+		// The work queue coalesces a burst of pod events into one pass.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
+				CreateFunc: func(e event.CreateEvent) bool { return r.ofTheMesh(e.Object.(*corev1.Pod)) },
+				DeleteFunc: func(e event.DeleteEvent) bool {
+					p, ok := e.Object.(*corev1.Pod)
+					return !ok || r.ofTheMesh(p) // a tombstone: look anyway
+				},
 				UpdateFunc: func(e event.UpdateEvent) bool {
 					before, after := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
-					return dataplane.ProxyReady(before) != dataplane.ProxyReady(after) ||
+					if !r.ofTheMesh(before) && !r.ofTheMesh(after) {
+						return false
+					}
+					return dataplane.ProxyReady(before) != dataplane.ProxyReady(after) || dataplane.HasProxy(before) != dataplane.HasProxy(after) ||
 						before.Status.Phase != after.Status.Phase || after.DeletionTimestamp != nil
 				},
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Named("meshinstallation").
 		Complete(r)
+}
+
+// ofTheMesh reports whether a pod is meshed or should be (its namespace read
+// from the cache).
+func (r *MeshInstallationReconciler) ofTheMesh(p *corev1.Pod) bool {
+	if dataplane.HasProxy(p) {
+		return true
+	}
+	var ns corev1.Namespace
+	if err := r.Get(context.Background(), client.ObjectKey{Name: p.Namespace}, &ns); err != nil {
+		return p.Annotations[contract.InjectKey] == contract.InjectEnabled
+	}
+	return dataplane.ShouldBeMeshed(p, ns.Labels, "")
 }
 
 func (r *MeshInstallationReconciler) allInstallations(ctx context.Context, _ client.Object) []reconcile.Request {
