@@ -168,7 +168,7 @@ func TestUnmeshedPodsAreRestartedOnceTheInjectorAnswers(t *testing.T) {
 	if p := mi.Status.ControlPlane.Probe; p == nil || p.Subject == "" {
 		t.Fatalf("passed probe not recorded: %+v", mi.Status.ControlPlane)
 	}
-	if c := findCondition(mi, meshv1.ConditionDataPlaneReady); !strings.Contains(c.Message, "bare pods are only reported") {
+	if c := findCondition(mi, meshv1.ConditionDataPlaneReady); !strings.Contains(c.Message, "without a restartable owner (bare, Job) are only reported; delete and recreate them: "+appNS+"/bare") {
 		t.Errorf("DataPlaneReady: %s", c.Message)
 	}
 	if stamp := restartStamp(t, appNS, "optout"); stamp != "" {

@@ -134,7 +134,7 @@ func unmeshedMessage(total int, shown, bare []string, hold string) string {
 		msg += fmt.Sprintf(" and %d more", total-len(shown))
 	}
 	if len(bare) > 0 {
-		msg += fmt.Sprintf("; bare pods are only reported (delete and recreate them): %s", strings.Join(bare[:min(len(bare), meshv1.MaxUnmeshedPodNames)], ", "))
+		msg += fmt.Sprintf("; pods without a restartable owner (bare, Job) are only reported; delete and recreate them: %s", strings.Join(bare[:min(len(bare), meshv1.MaxUnmeshedPodNames)], ", "))
 	}
 	if hold != "" {
 		msg += "; not restarting: " + hold
