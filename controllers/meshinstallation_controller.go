@@ -5,10 +5,12 @@ package controllers
 import (
 	"context"
 	"errors"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,8 +125,9 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
+				// A label change can mesh a namespace (inject label or namespaceSelector).
 				UpdateFunc: func(e event.UpdateEvent) bool {
-					return e.ObjectOld.GetLabels()[contract.InjectKey] != e.ObjectNew.GetLabels()[contract.InjectKey]
+					return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
 				},
 				DeleteFunc:  func(event.DeleteEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },
@@ -153,17 +156,31 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// ofTheMesh reports whether a pod is meshed or should be (its namespace read
-// from the cache).
+// ofTheMesh reports whether a pod is meshed or should be by any
+// installation's rule (namespace and installations read from the cache).
 func (r *MeshInstallationReconciler) ofTheMesh(p *corev1.Pod) bool {
 	if dataplane.HasProxy(p) {
 		return true
 	}
+	ctx := context.Background()
 	var ns corev1.Namespace
-	if err := r.Get(context.Background(), client.ObjectKey{Name: p.Namespace}, &ns); err != nil {
+	if err := r.Get(ctx, client.ObjectKey{Name: p.Namespace}, &ns); err != nil {
 		return p.Annotations[contract.InjectKey] == contract.InjectEnabled
 	}
-	return dataplane.ShouldBeMeshed(p, ns.Labels, "")
+	var list meshv1.MeshInstallationList
+	if err := r.List(ctx, &list); err != nil {
+		return true // look rather than miss it
+	}
+	for i := range list.Items {
+		sel, err := metav1.LabelSelectorAsSelector(list.Items[i].Spec.DataPlane.NamespaceSelector)
+		if err != nil || list.Items[i].Spec.DataPlane.NamespaceSelector == nil {
+			sel = nil
+		}
+		if dataplane.ShouldBeMeshed(p, ns.Labels, sel, list.Items[i].Spec.ControlPlane.Namespace) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *MeshInstallationReconciler) allInstallations(ctx context.Context, _ client.Object) []reconcile.Request {

@@ -5,8 +5,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/contract/meshns"
 )
 
 // excludedNamespaces are never sent to the injector (the chart's webhook
@@ -15,10 +17,11 @@ var excludedNamespaces = []string{metav1.NamespaceSystem, metav1.NamespacePublic
 
 // ShouldBeMeshed mirrors the injector's decision (controlplane/inject
 // ShouldInject, cross-checked in the tests) for a pod that exists: it is
-// meshed by its namespace label or its own annotation, unless it opted out,
-// runs on the host network, or lives where the injector is never called.
-// nsLabels are the labels of the pod's namespace.
-func ShouldBeMeshed(p *corev1.Pod, nsLabels map[string]string, controlPlaneNS string) bool {
+// meshed by its own annotation or its namespace (label or the installation's
+// namespaceSelector, the shared meshns rule), unless it opted out, runs on
+// the host network, or lives where the injector is never called. nsLabels
+// are the labels of the pod's namespace; selector is nil when unset.
+func ShouldBeMeshed(p *corev1.Pod, nsLabels map[string]string, selector labels.Selector, controlPlaneNS string) bool {
 	if p.Namespace == controlPlaneNS || p.Spec.HostNetwork {
 		return false
 	}
@@ -33,7 +36,7 @@ func ShouldBeMeshed(p *corev1.Pod, nsLabels map[string]string, controlPlaneNS st
 	case contract.InjectDisabled:
 		return false
 	}
-	return nsLabels[contract.InjectKey] == contract.InjectEnabled
+	return meshns.Meshed(nsLabels, selector)
 }
 
 // HasProxy reports whether the injector mutated the pod (any of its marks).
@@ -53,19 +56,19 @@ func HasProxy(p *corev1.Pod) bool {
 
 // Unmeshed reports whether a live pod should carry the proxy and does not.
 // Finished and terminating pods do not count: nothing can mesh them now.
-func Unmeshed(p *corev1.Pod, nsLabels map[string]string, controlPlaneNS string) bool {
+func Unmeshed(p *corev1.Pod, nsLabels map[string]string, selector labels.Selector, controlPlaneNS string) bool {
 	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return false
 	}
-	return !HasProxy(p) && ShouldBeMeshed(p, nsLabels, controlPlaneNS)
+	return !HasProxy(p) && ShouldBeMeshed(p, nsLabels, selector, controlPlaneNS)
 }
 
 // FindUnmeshed returns the unmeshed pods among pods, sorted by namespace and
 // name. nsLabels maps a namespace to its labels (a missing namespace has none).
-func FindUnmeshed(pods []corev1.Pod, nsLabels map[string]map[string]string, controlPlaneNS string) []corev1.Pod {
+func FindUnmeshed(pods []corev1.Pod, nsLabels map[string]map[string]string, selector labels.Selector, controlPlaneNS string) []corev1.Pod {
 	var out []corev1.Pod
 	for i := range pods {
-		if Unmeshed(&pods[i], nsLabels[pods[i].Namespace], controlPlaneNS) {
+		if Unmeshed(&pods[i], nsLabels[pods[i].Namespace], selector, controlPlaneNS) {
 			out = append(out, pods[i])
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/controlplane/inject"
@@ -13,6 +14,8 @@ import (
 
 func TestUnmeshed(t *testing.T) {
 	enabled := map[string]string{contract.InjectKey: contract.InjectEnabled}
+	shop := map[string]string{"team": "shop"}
+	teamShop := labels.SelectorFromSet(labels.Set{"team": "shop"})
 	now := metav1.Now()
 	pod := func(ns string, mut func(*corev1.Pod)) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", Labels: map[string]string{}, Annotations: map[string]string{}},
@@ -28,27 +31,32 @@ func TestUnmeshed(t *testing.T) {
 		pod      *corev1.Pod
 		nsLabels map[string]string
 		want     bool
+		selector labels.Selector
 	}{
-		{"meshed namespace, no proxy", pod("shop", nil), enabled, true},
-		{"pending pod counts", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }), enabled, true},
-		{"pod annotated enabled in a plain namespace", pod("shop", func(p *corev1.Pod) { p.Annotations[contract.InjectKey] = contract.InjectEnabled }), nil, true},
-		{"plain namespace", pod("shop", nil), nil, false},
-		{"opted out", pod("shop", func(p *corev1.Pod) { p.Annotations[contract.InjectKey] = contract.InjectDisabled }), enabled, false},
-		{"has the proxy label", pod("shop", func(p *corev1.Pod) { p.Labels[contract.ProxyVersionLabel] = "0.1.0" }), enabled, false},
+		{"namespace chosen by the selector", pod("shop", nil), shop, true, teamShop},
+		{"namespace outside the selector", pod("ops", nil), map[string]string{"team": "ops"}, false, teamShop},
+		{"namespace opted out despite the selector", pod("shop", nil),
+			map[string]string{"team": "shop", contract.InjectKey: contract.InjectDisabled}, false, teamShop},
+		{"meshed namespace, no proxy", pod("shop", nil), enabled, true, nil},
+		{"pending pod counts", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }), enabled, true, nil},
+		{"pod annotated enabled in a plain namespace", pod("shop", func(p *corev1.Pod) { p.Annotations[contract.InjectKey] = contract.InjectEnabled }), nil, true, nil},
+		{"plain namespace", pod("shop", nil), nil, false, nil},
+		{"opted out", pod("shop", func(p *corev1.Pod) { p.Annotations[contract.InjectKey] = contract.InjectDisabled }), enabled, false, nil},
+		{"has the proxy label", pod("shop", func(p *corev1.Pod) { p.Labels[contract.ProxyVersionLabel] = "0.1.0" }), enabled, false, nil},
 		{"has the proxy container", pod("shop", func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: contract.ProxyContainerName}}
-		}), enabled, false},
-		{"host network", pod("shop", func(p *corev1.Pod) { p.Spec.HostNetwork = true }), enabled, false},
-		{"control-plane namespace", pod("mesh-system", nil), enabled, false},
-		{"kube-system", pod("kube-system", func(p *corev1.Pod) { p.Annotations[contract.InjectKey] = contract.InjectEnabled }), enabled, false},
-		{"kube-node-lease", pod("kube-node-lease", nil), enabled, false},
-		{"succeeded", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), enabled, false},
-		{"failed", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), enabled, false},
-		{"terminating", pod("shop", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), enabled, false},
+		}), enabled, false, nil},
+		{"host network", pod("shop", func(p *corev1.Pod) { p.Spec.HostNetwork = true }), enabled, false, nil},
+		{"control-plane namespace", pod("mesh-system", nil), enabled, false, nil},
+		{"kube-system", pod("kube-system", func(p *corev1.Pod) { p.Annotations[contract.InjectKey] = contract.InjectEnabled }), enabled, false, nil},
+		{"kube-node-lease", pod("kube-node-lease", nil), enabled, false, nil},
+		{"succeeded", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), enabled, false, nil},
+		{"failed", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), enabled, false, nil},
+		{"terminating", pod("shop", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), enabled, false, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := Unmeshed(c.pod, c.nsLabels, "mesh-system"); got != c.want {
+			if got := Unmeshed(c.pod, c.nsLabels, c.selector, "mesh-system"); got != c.want {
 				t.Fatalf("Unmeshed = %v, want %v", got, c.want)
 			}
 			// The injector's own decision must agree for a live pod: the
@@ -62,7 +70,7 @@ func TestUnmeshed(t *testing.T) {
 				return
 			}
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.pod.Namespace, Labels: c.nsLabels}}
-			should, why := inject.ShouldInject(c.pod, ns, "mesh-system")
+			should, why := inject.ShouldInject(c.pod, ns, "mesh-system", c.selector)
 			if should != c.want {
 				t.Fatalf("the injector decides %v (%s), the operator %v", should, why, c.want)
 			}
@@ -74,8 +82,8 @@ func TestFindUnmeshedSorts(t *testing.T) {
 	mk := func(ns, name string) corev1.Pod {
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	}
-	labels := map[string]map[string]string{"b": {contract.InjectKey: contract.InjectEnabled}, "a": {contract.InjectKey: contract.InjectEnabled}}
-	got := FindUnmeshed([]corev1.Pod{mk("b", "x"), mk("c", "y"), mk("a", "z"), mk("a", "b")}, labels, "mesh-system")
+	nsLabels := map[string]map[string]string{"b": {contract.InjectKey: contract.InjectEnabled}, "a": {contract.InjectKey: contract.InjectEnabled}}
+	got := FindUnmeshed([]corev1.Pod{mk("b", "x"), mk("c", "y"), mk("a", "z"), mk("a", "b")}, nsLabels, nil, "mesh-system")
 	var names []string
 	for _, p := range got {
 		names = append(names, p.Namespace+"/"+p.Name)

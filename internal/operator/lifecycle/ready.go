@@ -10,9 +10,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/contract/meshns"
 	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
 	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
@@ -55,8 +57,9 @@ func probeDue(last *meshv1.ProbeStatus, subject string, now time.Time) (bool, ti
 
 // readyProbeNamespace picks where the injector is probed for Ready: a namespace the webhook
 // is sent (the chart excludes the system namespaces and the control plane's
-// own), preferably a meshed one, else "default"; "" when none exists.
-func readyProbeNamespace(namespaces []corev1.Namespace, controlPlaneNS string) string {
+// own), preferably a meshed one (label or selector), else "default"; "" when
+// none exists.
+func readyProbeNamespace(namespaces []corev1.Namespace, selector labels.Selector, controlPlaneNS string) string {
 	candidates := map[string]bool{}
 	var meshed []string
 	for _, ns := range namespaces {
@@ -68,7 +71,7 @@ func readyProbeNamespace(namespaces []corev1.Namespace, controlPlaneNS string) s
 			continue
 		}
 		candidates[ns.Name] = true
-		if ns.Labels[contract.InjectKey] == contract.InjectEnabled {
+		if meshns.Meshed(ns.Labels, selector) {
 			meshed = append(meshed, ns.Name)
 		}
 	}
@@ -116,7 +119,11 @@ func (r *Reconciler) probeNow(ctx context.Context, mi *meshv1.MeshInstallation, 
 	}
 	ns := ""
 	if r.Injector != nil {
-		if ns = readyProbeNamespace(namespaces, mi.Spec.ControlPlane.Namespace); ns == "" {
+		selector, err := namespaceSelector(mi)
+		if err != nil {
+			return err
+		}
+		if ns = readyProbeNamespace(namespaces, selector, mi.Spec.ControlPlane.Namespace); ns == "" {
 			return fmt.Errorf("injector probe: no namespace the injector serves exists (label one %s=%s)", contract.InjectKey, contract.InjectEnabled)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
@@ -57,6 +58,14 @@ func TestProbeDue(t *testing.T) {
 	}
 }
 
+func TestReadyProbeNamespaceFollowsTheSelector(t *testing.T) {
+	shop := corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"team": "shop"}}}
+	def := corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	if got := readyProbeNamespace([]corev1.Namespace{def, shop}, labels.SelectorFromSet(labels.Set{"team": "shop"}), "mesh-system"); got != "shop" {
+		t.Fatalf("got %q, want the namespace the selector meshes", got)
+	}
+}
+
 func TestReadyProbeNamespace(t *testing.T) {
 	ns := func(name string, meshed bool) corev1.Namespace {
 		n := corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -78,7 +87,7 @@ func TestReadyProbeNamespace(t *testing.T) {
 		{"nothing to probe in", []corev1.Namespace{ns("mesh-system", false), ns("kube-public", false)}, ""},
 	}
 	for _, c := range cases {
-		if got := readyProbeNamespace(c.nss, "mesh-system"); got != c.want {
+		if got := readyProbeNamespace(c.nss, nil, "mesh-system"); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
@@ -50,7 +52,11 @@ func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInsta
 	for _, ns := range cl.Namespaces {
 		nsLabels[ns.Name] = ns.Labels
 	}
-	pods := dataplane.FindUnmeshed(cl.Pods, nsLabels, mi.Spec.ControlPlane.Namespace)
+	selector, err := namespaceSelector(mi)
+	if err != nil {
+		return 0, err
+	}
+	pods := dataplane.FindUnmeshed(cl.Pods, nsLabels, selector, mi.Spec.ControlPlane.Namespace)
 	names := make([]string, 0, len(pods))
 	for i := range pods {
 		names = append(names, pods[i].Namespace+"/"+pods[i].Name)
@@ -126,6 +132,18 @@ func (r *Reconciler) decideRestarts(ctx context.Context, keys []string, pods map
 		facts = append(facts, dataplane.Workload{Key: key, LastRestart: last, Blocked: blocked})
 	}
 	return dataplane.DecideRestarts(r.Clock.Now(), facts), nil
+}
+
+// namespaceSelector is spec.dataPlane.namespaceSelector as a selector (nil when unset).
+func namespaceSelector(mi *meshv1.MeshInstallation) (labels.Selector, error) {
+	if mi.Spec.DataPlane.NamespaceSelector == nil {
+		return nil, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(mi.Spec.DataPlane.NamespaceSelector)
+	if err != nil {
+		return nil, fmt.Errorf("spec.dataPlane.namespaceSelector: %w", err)
+	}
+	return sel, nil
 }
 
 func unmeshedMessage(total int, shown, bare []string, hold string) string {
