@@ -80,29 +80,6 @@ func eventSeen(installation, reason, eventType string) func() error {
 	}
 }
 
-// pauseOthers pauses every other installation of the shared API server, so
-// only the one under test acts on the cluster's pods; it returns the undo.
-func pauseOthers(t *testing.T, keep string) func() {
-	t.Helper()
-	var list meshv1.MeshInstallationList
-	if err := k8s.List(context.Background(), &list); err != nil {
-		t.Fatal(err)
-	}
-	var paused []string
-	for _, mi := range list.Items {
-		if mi.Name == keep || mi.Spec.Paused || mi.DeletionTimestamp != nil {
-			continue
-		}
-		pause(t, mi.Name, true)
-		paused = append(paused, mi.Name)
-	}
-	return func() {
-		for _, name := range paused {
-			pause(t, name, false)
-		}
-	}
-}
-
 // TestUnmeshedPodsAreRestartedOnceTheInjectorAnswers: pods admitted without
 // the proxy in a meshed namespace are named in status and an event. While the
 // injector probe fails, Ready stays False and nothing is restarted; once it
@@ -111,7 +88,6 @@ func pauseOthers(t *testing.T, keep string) func() {
 func TestUnmeshedPodsAreRestartedOnceTheInjectorAnswers(t *testing.T) {
 	ctx := context.Background()
 	const name, cpNS, appNS = "unmeshed", "mk-unmeshed", "unmeshed-app"
-	defer pauseOthers(t, name)()
 	injector.fail("failed calling webhook: connection refused (simulated)")
 	defer injector.fail("")
 
@@ -128,7 +104,7 @@ func TestUnmeshedPodsAreRestartedOnceTheInjectorAnswers(t *testing.T) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}, RestartPolicy: corev1.RestartPolicyNever}}
 	runPod(t, done, corev1.PodSucceeded)
 
-	if err := k8s.Create(ctx, newInstallation(name, cpNS)); err != nil {
+	if err := createInstallation(t, newInstallation(name, cpNS)); err != nil {
 		t.Fatal(err)
 	}
 	markDeploymentsAvailable(t, cpNS)
