@@ -232,8 +232,9 @@ type DataPlaneStatus struct {
 	// +optional
 	ProxyVersions []ProxyVersionCount `json:"proxyVersions,omitempty"`
 	// UnmeshedPods counts live pods that should carry the proxy and do not:
-	// in a namespace labelled meshkeeper.io/inject=enabled, or annotated so
-	// themselves, yet admitted without it.
+	// in a meshed namespace (label meshkeeper.io/inject=enabled or
+	// spec.dataPlane.namespaceSelector), or annotated so themselves, yet
+	// admitted without it.
 	// +optional
 	UnmeshedPods int32 `json:"unmeshedPods,omitempty"`
 	// UnmeshedPodNames names the first of them ("namespace/name", sorted, at
