@@ -5,10 +5,12 @@ package controllers
 import (
 	"context"
 	"errors"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/lifecycle"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
@@ -107,7 +110,8 @@ func (r *MeshInstallationReconciler) finalize(ctx context.Context, mi *meshv1.Me
 }
 
 // SetupWithManager watches installations, the Deployments they render (for
-// readiness and drift) and new namespaces (to publish the trust bundle there).
+// readiness and drift), namespaces (to publish the trust bundle in new ones,
+// and to notice one labelled for injection) and the pods of the mesh.
 func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1.MeshInstallation{}).
@@ -121,22 +125,62 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
-				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				// A label change can mesh a namespace (inject label or namespaceSelector).
+				UpdateFunc: func(e event.UpdateEvent) bool {
+					return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+				},
 				DeleteFunc:  func(event.DeleteEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
-		// Meshed pods (the cache holds only those) move the data-plane counts.
+		// Meshed pods move the data-plane counts; pods that should be meshed
+		// and are not are restarted or reported. Other pods are none of ours.
+		// The work queue coalesces a burst of pod events into one pass.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
+				CreateFunc: func(e event.CreateEvent) bool { return r.ofTheMesh(e.Object.(*corev1.Pod)) },
+				DeleteFunc: func(e event.DeleteEvent) bool {
+					p, ok := e.Object.(*corev1.Pod)
+					return !ok || r.ofTheMesh(p) // a tombstone: look anyway
+				},
 				UpdateFunc: func(e event.UpdateEvent) bool {
 					before, after := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
-					return dataplane.ProxyReady(before) != dataplane.ProxyReady(after) ||
+					if !r.ofTheMesh(before) && !r.ofTheMesh(after) {
+						return false
+					}
+					return dataplane.ProxyReady(before) != dataplane.ProxyReady(after) || dataplane.HasProxy(before) != dataplane.HasProxy(after) ||
 						before.Status.Phase != after.Status.Phase || after.DeletionTimestamp != nil
 				},
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Named("meshinstallation").
 		Complete(r)
+}
+
+// ofTheMesh reports whether a pod is meshed or should be by any
+// installation's rule (namespace and installations read from the cache).
+func (r *MeshInstallationReconciler) ofTheMesh(p *corev1.Pod) bool {
+	if dataplane.HasProxy(p) {
+		return true
+	}
+	ctx := context.Background()
+	var ns corev1.Namespace
+	if err := r.Get(ctx, client.ObjectKey{Name: p.Namespace}, &ns); err != nil {
+		return p.Annotations[contract.InjectKey] == contract.InjectEnabled
+	}
+	var list meshv1.MeshInstallationList
+	if err := r.List(ctx, &list); err != nil {
+		return true // look rather than miss it
+	}
+	for i := range list.Items {
+		sel, err := metav1.LabelSelectorAsSelector(list.Items[i].Spec.DataPlane.NamespaceSelector)
+		if err != nil || list.Items[i].Spec.DataPlane.NamespaceSelector == nil {
+			sel = nil
+		}
+		if dataplane.ShouldBeMeshed(p, ns.Labels, sel, list.Items[i].Spec.ControlPlane.Namespace) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *MeshInstallationReconciler) allInstallations(ctx context.Context, _ client.Object) []reconcile.Request {

@@ -12,15 +12,19 @@ import (
 )
 
 // CacheOptions keeps the manager's informers to the objects the operator owns
-// (Deployments and ConfigMaps carrying the installation label) and to meshed
-// pods (those the injector stamped with a proxy version).
+// (Deployments and ConfigMaps carrying the installation label). Pods are all
+// watched: a pod the injector failed open for carries no mark of the mesh, so
+// no label selector finds it, and the operator must see it to restart its
+// workload. Managed fields, the bulk of a pod nobody here reads, are dropped.
 func CacheOptions() cache.Options {
 	owned := hasLabel(contract.InstallationLabel)
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&appsv1.Deployment{}: {Label: owned},
-		&corev1.ConfigMap{}:  {Label: owned},
-		&corev1.Pod{}:        {Label: hasLabel(contract.ProxyVersionLabel)},
-	}}
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.Deployment{}: {Label: owned},
+			&corev1.ConfigMap{}:  {Label: owned},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
 }
 
 func hasLabel(key string) labels.Selector {

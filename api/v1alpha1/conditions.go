@@ -15,6 +15,11 @@ const (
 	ConditionStalled = "Stalled"
 	// ConditionDegraded is True when the installation runs but something failed.
 	ConditionDegraded = "Degraded"
+	// ConditionDataPlaneReady is False while pods that should carry the proxy
+	// run without it (reason UnmeshedPods). It is not part of Ready: the
+	// control plane works, and the operator restarts those workloads itself
+	// (spec.dataPlane.unmeshedPods=Restart) or the user chose to only be told.
+	ConditionDataPlaneReady = "DataPlaneReady"
 )
 
 // Condition reasons.
@@ -45,6 +50,11 @@ const (
 	ReasonReconcileError = "ReconcileError"
 	// ReasonUnknown: a read the condition depends on failed.
 	ReasonUnknown = "ReadFailed"
+	// ReasonProbing: the control plane's Deployments are available, but the
+	// injector or identity probe has not passed yet.
+	ReasonProbing = "Probing"
+	// ReasonUnmeshedPods: pods that should carry the proxy run without it.
+	ReasonUnmeshedPods = "UnmeshedPods"
 )
 
 // Certificate sources reported in status.

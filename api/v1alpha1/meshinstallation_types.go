@@ -145,7 +145,30 @@ type DataPlaneSpec struct {
 	// +kubebuilder:default=permissive
 	// +optional
 	MTLSMode MTLSMode `json:"mtlsMode,omitempty"`
+
+	// UnmeshedPods is what the operator does about a pod that should carry the
+	// proxy and does not (admitted while the injector was down or failing open,
+	// or created before its namespace was meshed). Restart rolls the owning
+	// Deployment, StatefulSet or DaemonSet once the injector answers again, at
+	// most once per workload every few minutes and only when its
+	// PodDisruptionBudgets allow; Report only reports. Bare pods are only ever
+	// reported, and a pod annotated meshkeeper.io/inject=disabled is never touched.
+	// +kubebuilder:default=Restart
+	// +optional
+	UnmeshedPods UnmeshedPodsPolicy `json:"unmeshedPods,omitempty"`
 }
+
+// UnmeshedPodsPolicy is what the operator does about unmeshed pods.
+// +kubebuilder:validation:Enum=Restart;Report
+type UnmeshedPodsPolicy string
+
+const (
+	UnmeshedPodsRestart UnmeshedPodsPolicy = "Restart"
+	UnmeshedPodsReport  UnmeshedPodsPolicy = "Report"
+)
+
+// MaxUnmeshedPodNames bounds status.dataPlane.unmeshedPodNames.
+const MaxUnmeshedPodNames = 10
 
 // MeshInstallationStatus is what the operator observed and did.
 type MeshInstallationStatus struct {
@@ -208,6 +231,17 @@ type DataPlaneStatus struct {
 	// ProxyVersions counts meshed pods per proxy version.
 	// +optional
 	ProxyVersions []ProxyVersionCount `json:"proxyVersions,omitempty"`
+	// UnmeshedPods counts live pods that should carry the proxy and do not:
+	// in a meshed namespace (label meshkeeper.io/inject=enabled or
+	// spec.dataPlane.namespaceSelector), or annotated so themselves, yet
+	// admitted without it.
+	// +optional
+	UnmeshedPods int32 `json:"unmeshedPods,omitempty"`
+	// UnmeshedPodNames names the first of them ("namespace/name", sorted, at
+	// most MaxUnmeshedPodNames).
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	UnmeshedPodNames []string `json:"unmeshedPodNames,omitempty"`
 }
 
 // ProxyVersionCount is the number of meshed pods running one proxy version.
@@ -243,6 +277,21 @@ type ControlPlaneStatus struct {
 	// Failures counts consecutive failed attempts at FailedDigest.
 	// +optional
 	Failures int32 `json:"failures,omitempty"`
+	// Probe is the last time the control plane passed its live probes (the
+	// injector answered a dry-run pod with the proxy, the identity service
+	// issued a certificate verifying to the bundle). ControlPlaneReady is True
+	// only while it holds for the running release and Deployments.
+	// +optional
+	Probe *ProbeStatus `json:"probe,omitempty"`
+}
+
+// ProbeStatus records a passed probe of the control plane.
+type ProbeStatus struct {
+	// Subject identifies what passed: the release digest and the control-plane
+	// Deployments' generations. A change of either probes again.
+	Subject string `json:"subject"`
+	// PassedAt is when the probes passed; they are repeated periodically.
+	PassedAt metav1.Time `json:"passedAt"`
 }
 
 // TrustStatus is the observed trust anchor and issuer.

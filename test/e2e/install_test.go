@@ -69,6 +69,12 @@ func TestInstallAndUninstall(t *testing.T) {
 		return conditionTrue(obj, "Ready")
 	})
 	t.Logf("FIGURE cr-apply-to-ready-seconds=%.1f", time.Since(applied).Seconds())
+	// Ready is earned: a pod created in a meshed namespace right now is
+	// injected at the first attempt (the injector's Service routes), no retry.
+	createNamespace(t, cs, "e2e-ready", map[string]string{contract.InjectKey: contract.InjectEnabled})
+	if err := dryRunInjected(ctxFor(t, 30*time.Second), cs, "e2e-ready"); err != nil {
+		t.Fatalf("right after Ready: %v", err)
+	}
 
 	deps, err := cs.AppsV1().Deployments(cpNamespace).List(ctxFor(t, 20*time.Second), metav1.ListOptions{LabelSelector: selector})
 	if err != nil || len(deps.Items) == 0 {

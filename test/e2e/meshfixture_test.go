@@ -216,22 +216,28 @@ func meshedPods(t testing.TB, cs kubernetes.Interface, ns, selector string) []co
 
 // waitInjection waits until the API server's calls to the injector succeed:
 // the webhook fails open, so pods created before the injector's Service
-// answers would start without a proxy. A server-side dry run goes through
-// admission without creating anything.
+// answers would start without a proxy.
 func waitInjection(t testing.TB, cs kubernetes.Interface, ns string) {
 	t.Helper()
+	eventually(t, ctxFor(t, 2*time.Minute), "injector answering in "+ns, func(ctx context.Context) error {
+		return dryRunInjected(ctx, cs, ns)
+	})
+}
+
+// dryRunInjected creates a pod in ns as a server-side dry run, which goes
+// through admission without creating anything, and says whether it came
+// back with the proxy.
+func dryRunInjected(ctx context.Context, cs kubernetes.Interface, ns string) error {
 	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "injection-probe", Namespace: ns},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: images.SampleAppImage}}}}
-	eventually(t, ctxFor(t, 2*time.Minute), "injector answering in "+ns, func(ctx context.Context) error {
-		out, err := cs.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err != nil {
-			return err
+	out, err := cs.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return err
+	}
+	for _, c := range out.Spec.InitContainers {
+		if c.Name == contract.ProxyContainerName {
+			return nil
 		}
-		for _, c := range out.Spec.InitContainers {
-			if c.Name == contract.ProxyContainerName {
-				return nil
-			}
-		}
-		return fmt.Errorf("dry-run pod was not injected")
-	})
+	}
+	return fmt.Errorf("a pod created in %s now would not be injected", ns)
 }

@@ -60,6 +60,15 @@ type Observation struct {
 	DeploymentsSeen                int
 	// DeploymentsObserved: the release and its Deployments were read.
 	DeploymentsObserved bool
+	// ProbePending says which live probe of an available control plane has
+	// not passed yet ("" once both passed): ControlPlaneReady waits for it.
+	ProbePending string
+
+	// DataPlaneObserved is set when the pods were examined this pass;
+	// UnmeshedPods counts those that should carry the proxy and do not.
+	DataPlaneObserved bool
+	UnmeshedPods      int32
+	UnmeshedMessage   string
 }
 
 // DegradedAfter is how many consecutive failed passes turn Degraded True.
@@ -89,6 +98,9 @@ func compute(o Observation) []metav1.Condition {
 		controlPlaneReady(o),
 		stalled(o),
 		degraded(o),
+	}
+	if o.DataPlaneObserved {
+		conds = append(conds, dataPlaneReady(o))
 	}
 	conds = append(conds, reconciling(o, conds))
 	conds = append(conds, ready(o, conds))
@@ -127,8 +139,20 @@ func controlPlaneReady(o Observation) metav1.Condition {
 	case len(o.NotReady) > 0:
 		return set(c, false, meshv1.ReasonDeploymentsNotReady,
 			fmt.Sprintf("%d/%d replicas available; waiting for %s", o.ReadyReplicas, o.DesiredReplicas, strings.Join(o.NotReady, ", ")))
+	case o.ProbePending != "":
+		return set(c, false, meshv1.ReasonProbing, fmt.Sprintf("%d/%d replicas available; probing: %s", o.ReadyReplicas, o.DesiredReplicas, o.ProbePending))
 	}
 	return set(c, true, meshv1.ReasonReady, fmt.Sprintf("release revision %d deployed; %d/%d replicas available", o.ReleaseRevision, o.ReadyReplicas, o.DesiredReplicas))
+}
+
+// dataPlaneReady is not summarised into Ready: the control plane works, and
+// the unmeshed pods are restarted or reported as the spec says.
+func dataPlaneReady(o Observation) metav1.Condition {
+	c := metav1.Condition{Type: meshv1.ConditionDataPlaneReady}
+	if o.UnmeshedPods > 0 {
+		return set(c, false, meshv1.ReasonUnmeshedPods, o.UnmeshedMessage)
+	}
+	return set(c, true, meshv1.ReasonReady, "every pod that should carry the proxy does")
 }
 
 func stalled(o Observation) metav1.Condition {

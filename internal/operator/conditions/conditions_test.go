@@ -66,6 +66,12 @@ func TestConditions(t *testing.T) {
 				{Type: "Degraded", Status: F, Reason: meshv1.ReasonAsExpected}, {Type: "Reconciling", Status: T, Reason: meshv1.ReasonProgressing}}}
 		}, want{"Reconciling": {F, meshv1.ReasonPaused}, "Ready": {T, meshv1.ReasonReady}, "TrustReady": {T, meshv1.ReasonReady}}},
 		{"release failed", func(o *Observation) { o.ReleaseStatus = "failed" }, want{"ControlPlaneReady": {F, meshv1.ReasonReleaseNotDeployed}}},
+		{"available but a probe has not passed", func(o *Observation) { o.ProbePending = "injector did not answer" }, want{
+			"Ready": {F, meshv1.ReasonProbing}, "ControlPlaneReady": {F, meshv1.ReasonProbing}, "Reconciling": {T, meshv1.ReasonProgressing}}},
+		{"unmeshed pods are reported, Ready stands", func(o *Observation) {
+			o.DataPlaneObserved, o.UnmeshedPods, o.UnmeshedMessage = true, 2, "shop/web-1, shop/web-2"
+		}, want{"DataPlaneReady": {F, meshv1.ReasonUnmeshedPods}, "Ready": {T, meshv1.ReasonReady}, "Reconciling": {F, meshv1.ReasonAsExpected}}},
+		{"every pod meshed", func(o *Observation) { o.DataPlaneObserved = true }, want{"DataPlaneReady": {T, meshv1.ReasonReady}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,8 +85,12 @@ func TestConditions(t *testing.T) {
 					t.Errorf("%s observedGeneration %d", c.Type, c.ObservedGeneration)
 				}
 			}
-			if len(got) != 6 {
-				t.Fatalf("want 6 conditions, got %d", len(got))
+			n := 6
+			if o.DataPlaneObserved {
+				n = 7 // DataPlaneReady only once the pods were examined
+			}
+			if len(got) != n {
+				t.Fatalf("want %d conditions, got %d", n, len(got))
 			}
 			for typ, w := range tc.want {
 				if c := got[typ]; c.Status != w.status || c.Reason != w.reason {

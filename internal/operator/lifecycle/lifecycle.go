@@ -127,25 +127,38 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	}
 	rel, relErr := r.Installer.Reconcile(ctx, mi, want)
 	r.recordRelease(mi, rel, want, obs)
-	if err := r.observeDeployments(ctx, mi, obs); err != nil {
+	deps, err := r.observeDeployments(ctx, mi, obs)
+	if err != nil {
 		return 0, fmt.Errorf("observe control plane: %w", err)
 	}
 	obs.DeploymentsObserved = relErr == nil || rel != nil
-	if err := r.observeDataPlane(ctx, mi); err != nil {
+	cl, err := r.observeCluster(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("observe data plane: %w", err)
 	}
+	r.observeDataPlane(mi, cl.Pods)
+	// Ready is earned: available Deployments are not enough, the injector
+	// must answer admission and the identity service must issue.
+	probeAfter, injectorAnswers := r.earnReady(ctx, mi, rel, deps, cl.Namespaces, obs)
 	// The upgrade step is recorded even when the release failed: the machine
 	// turns a failed control-plane upgrade into a rollback on the next pass.
 	if err := r.applyUpgrade(ctx, mi, step); err != nil {
 		return 0, fmt.Errorf("upgrade: %w", err)
 	}
 	recordUpgrade(step, obs)
+	unmeshedAfter, err := r.reconcileUnmeshed(ctx, mi, cl, unmeshedCheck{
+		InjectorAnswers: injectorAnswers, UpgradeRunning: upgrade.InProgress(step.Upgrade)}, obs)
+	if err != nil {
+		return 0, fmt.Errorf("unmeshed pods: %w", err)
+	}
 	if relErr != nil {
 		return 0, fmt.Errorf("release: %w", relErr)
 	}
 	requeue := min(max(trustOutcome.RecheckAfter, time.Second), ResyncInterval)
-	if step.RecheckAfter > 0 {
-		requeue = min(requeue, step.RecheckAfter)
+	for _, after := range []time.Duration{step.RecheckAfter, probeAfter, unmeshedAfter} {
+		if after > 0 {
+			requeue = min(requeue, after)
+		}
 	}
 	if step.Action == upgrade.ActionRefuse {
 		return requeue, reconcileerr.Stalledf(step.Reason, "upgrade: %s", step.Message)
@@ -265,35 +278,32 @@ func (r *Reconciler) recordRelease(mi *meshv1.MeshInstallation, rel *helm.Releas
 	}
 }
 
-func (r *Reconciler) observeDeployments(ctx context.Context, mi *meshv1.MeshInstallation, obs *conditions.Observation) error {
+func (r *Reconciler) observeDeployments(ctx context.Context, mi *meshv1.MeshInstallation, obs *conditions.Observation) ([]appsv1.Deployment, error) {
 	var deps appsv1.DeploymentList
 	if err := r.Client.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
 		client.MatchingLabels{contract.InstallationLabel: mi.Name}); err != nil {
-		return err
+		return nil, err
 	}
 	rd := release.ObserveReadiness(deps.Items)
 	obs.DeploymentsSeen, obs.ReadyReplicas, obs.DesiredReplicas, obs.NotReady = rd.Seen, rd.ReadyReplicas, rd.DesiredReplicas, rd.NotReady
 	mi.Status.ControlPlane.ReadyReplicas, mi.Status.ControlPlane.DesiredReplicas = rd.ReadyReplicas, rd.DesiredReplicas
-	return nil
+	return deps.Items, nil
 }
 
 // observeDataPlane counts the meshed pods against the installed mesh version.
-func (r *Reconciler) observeDataPlane(ctx context.Context, mi *meshv1.MeshInstallation) error {
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
-		return err
-	}
+// The unmeshed ones are counted by reconcileUnmeshed.
+func (r *Reconciler) observeDataPlane(mi *meshv1.MeshInstallation, pods []corev1.Pod) {
 	installed := ""
 	if rel, err := versions.Lookup(mi.Status.InstalledVersion); err == nil {
 		installed = rel.ProxyVersion
 	}
-	s := dataplane.Summarize(pods.Items, installed)
-	dp := meshv1.DataPlaneStatus{MeshedPods: s.MeshedPods, OutdatedProxies: s.OutdatedProxies, NotReadyProxies: s.NotReadyProxies}
+	s := dataplane.Summarize(pods, installed)
+	dp := meshv1.DataPlaneStatus{MeshedPods: s.MeshedPods, OutdatedProxies: s.OutdatedProxies, NotReadyProxies: s.NotReadyProxies,
+		UnmeshedPods: mi.Status.DataPlane.UnmeshedPods, UnmeshedPodNames: mi.Status.DataPlane.UnmeshedPodNames}
 	for _, v := range s.Versions {
 		dp.ProxyVersions = append(dp.ProxyVersions, meshv1.ProxyVersionCount{Version: v.Version, Pods: v.Pods})
 	}
 	mi.Status.DataPlane = dp
-	return nil
 }
 
 func (r *Reconciler) event(mi *meshv1.MeshInstallation, eventType, reason, action, note string, args ...any) {

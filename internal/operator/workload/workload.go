@@ -116,3 +116,37 @@ func Restart(ctx context.Context, c client.Client, workloadKey string, at time.T
 	}
 	return nil
 }
+
+// LastRestart reads the time of a workload's last restart (its template's
+// contract.RestartedAtAnnotation, whoever wrote it); zero when it was never
+// restarted or the stamp does not parse. Read it with an uncached reader: the
+// operator's cache holds only the Deployments it renders.
+func LastRestart(ctx context.Context, r client.Reader, workloadKey string) (time.Time, error) {
+	kind, ns, name, err := ParseKey(workloadKey)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var template *corev1.PodTemplateSpec
+	var obj client.Object
+	switch kind {
+	case KindDeployment:
+		d := &appsv1.Deployment{}
+		obj, template = d, &d.Spec.Template
+	case KindStatefulSet:
+		s := &appsv1.StatefulSet{}
+		obj, template = s, &s.Spec.Template
+	case KindDaemonSet:
+		d := &appsv1.DaemonSet{}
+		obj, template = d, &d.Spec.Template
+	default:
+		return time.Time{}, fmt.Errorf("workload %s: kind %s cannot be restarted", workloadKey, kind)
+	}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+		return time.Time{}, fmt.Errorf("workload %s: %w", workloadKey, err)
+	}
+	at, err := time.Parse(time.RFC3339, template.Annotations[contract.RestartedAtAnnotation])
+	if err != nil {
+		return time.Time{}, nil
+	}
+	return at, nil
+}

@@ -85,3 +85,32 @@ func TestRestart(t *testing.T) {
 		t.Error("a bad key must fail")
 	}
 }
+
+func TestLastRestart(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	stamped := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db"}}
+	stamped.Spec.Template.Annotations = map[string]string{contract.RestartedAtAnnotation: "2026-11-25T11:30:00Z"}
+	garbled := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "agent"}}
+	garbled.Spec.Template.Annotations = map[string]string{contract.RestartedAtAnnotation: "yesterday"}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(stamped, garbled,
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}).Build()
+	ctx := context.Background()
+	for key, want := range map[string]time.Time{
+		"StatefulSet/shop/db":  time.Date(2026, 11, 25, 11, 30, 0, 0, time.UTC),
+		"DaemonSet/shop/agent": {},
+		"Deployment/shop/web":  {},
+	} {
+		got, err := LastRestart(ctx, c, key)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v, %v; want %v", key, got, err, want)
+		}
+	}
+	for _, key := range []string{"Deployment/shop/missing", "ReplicaSet/shop/web-1", "bogus"} {
+		if _, err := LastRestart(ctx, c, key); err == nil {
+			t.Errorf("%s: want an error", key)
+		}
+	}
+}
