@@ -284,14 +284,13 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 	t := s.track(ctx, info, target, req.Header)
 	defer t.giveUp()
 	clientClose := req.Close
-	if s.cfg.Fault != nil && s.cfg.Fault() {
+	if s.faulted() {
 		drainBody(req)
 		t.fail(contract.ErrorFaultInjected)
 		t.answered(http.StatusServiceUnavailable)
 		t.finish()
-		body := "fault injected by the meshkeeper proxy\n"
 		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Content-Type-Options": {"nosniff"}}
-		return writeSimple(bw, http.StatusServiceUnavailable, h, body, clientClose)
+		return writeSimple(bw, http.StatusServiceUnavailable, h, faultMessage+"\n", clientClose)
 	}
 	readSmallBody(req)
 	if req.ContentLength > 0 && req.GetBody == nil {

@@ -55,7 +55,8 @@ type Config struct {
 	Route    func(ConnInfo) discovery.Target
 	Upstream *upstream.Transports
 	// Fault, when set and returning true, answers a request with 503 itself
-	// (a gRPC call with UNAVAILABLE, as a failing gRPC server would).
+	// (a gRPC call with UNAVAILABLE, as a failing gRPC server would). Only
+	// builds with the meshkeeper_faults tag consult it (fault.go).
 	Fault func() bool
 	// Limits bound header reading, idleness and header size (zero fields:
 	// contract.DefaultProxyLimits).
@@ -189,7 +190,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// discard or close the request body as soon as response headers are
 	// written, racing the upstream transport still sending it.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	if s.cfg.Fault != nil && s.cfg.Fault() {
+	if s.faulted() {
 		t.fail(contract.ErrorFaultInjected)
 		writeFault(sw, r, t)
 		return
@@ -236,23 +237,4 @@ func trackResponse(res *http.Response) error {
 	}
 	res.Body = &endBody{ReadCloser: res.Body, res: res, t: t}
 	return nil
-}
-
-const faultMessage = "fault injected by the meshkeeper proxy"
-
-// writeFault answers an injected fault: 503, or for a gRPC call a
-// trailers-only UNAVAILABLE (HTTP 200), which is how gRPC servers fail.
-func writeFault(w http.ResponseWriter, r *http.Request, t *tracker) {
-	if !t.obs.GRPC {
-		http.Error(w, faultMessage, http.StatusServiceUnavailable)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", r.Header.Get("Content-Type"))
-	h.Set("Grpc-Status", "14")
-	h.Set("Grpc-Message", faultMessage)
-	t.mu.Lock()
-	t.obs.GRPCStatus = "14"
-	t.mu.Unlock()
-	w.WriteHeader(http.StatusOK)
 }

@@ -231,14 +231,6 @@ func listenDefaults(o *Options) error {
 	return nil
 }
 
-// fault returns the test-only fault decision, or nil when disabled.
-func fault(rate float64, random func() float64) func() bool {
-	if rate <= 0 {
-		return nil
-	}
-	return func() bool { return random() < rate }
-}
-
 type buildInfo struct {
 	bundle *trust.Bundle
 	certs  Certs
