@@ -318,6 +318,9 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 	}
 	te := req.Header["Te"]
 	removeHopHeaders(out.Header)
+	if s.cfg.Direction == contract.DirectionOutbound {
+		stripInternal(out.Header)
+	}
 	if httpguts.HeaderValuesContainsToken(te, "trailers") {
 		out.Header.Set("Te", "trailers")
 	}
@@ -331,12 +334,15 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 		t.finish()
 		s.cfg.Log.Debug("upstream request failed", "direction", s.cfg.Direction, "host", req.Host, "err", err)
 		h := http.Header{}
-		if s.cfg.Direction == contract.DirectionInbound && isDialError(err) {
-			h.Set(ProxyErrorHeader, AppUnavailable)
+		if s.cfg.Direction == contract.DirectionInbound {
+			h.Set(ProxyErrorHeader, appFailure(err))
 		}
 		return writeSimple(bw, http.StatusBadGateway, h, "", clientClose)
 	}
 	defer resp.Body.Close()
+	if s.cfg.Direction == contract.DirectionInbound {
+		stripInternal(resp.Header)
+	}
 	t.answered(resp.StatusCode)
 	if bodiless(req.Method, resp.StatusCode) {
 		t.ended(resp) // nothing more comes; Response.Write may never read the body

@@ -100,7 +100,7 @@ func New(cfg Config) *Server {
 		transport = retrying{next: cfg.Upstream, reroute: func(r *http.Request) discovery.Target {
 			info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
 			return cfg.Route(info)
-		}}
+		}, budget: &retryBudget{now: cfg.Now}, counted: cfg.Metrics.Retry}
 	}
 	s.transport = transport
 	s.rp = &httputil.ReverseProxy{
@@ -129,12 +129,18 @@ func New(cfg Config) *Server {
 					return // nobody is left to answer
 				}
 			}
-			if cfg.Direction == contract.DirectionInbound && isDialError(err) {
-				// The app never saw the request: the client's proxy may retry it elsewhere.
-				w.Header().Set(ProxyErrorHeader, AppUnavailable)
+			if cfg.Direction == contract.DirectionInbound {
+				// Tells the client's proxy whether it may retry elsewhere.
+				w.Header().Set(ProxyErrorHeader, appFailure(err))
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
+	}
+	if cfg.Direction == contract.DirectionInbound {
+		s.rp.ModifyResponse = func(resp *http.Response) error {
+			stripInternal(resp.Header)
+			return trackResponse(resp)
+		}
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -194,6 +200,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.fail(contract.ErrorFaultInjected)
 		writeFault(sw, r, t)
 		return
+	}
+	if s.cfg.Direction == contract.DirectionOutbound {
+		stripInternal(r.Header)
 	}
 	if info.Mux && r.ProtoMajor == 2 {
 		if _, ok := r.Header[upstream.OrigProtoHeader]; ok {
