@@ -42,6 +42,9 @@ func TestMesh(t *testing.T) {
 	if !t.Run("ProtocolMatrix", func(t *testing.T) { testProtocolMatrix(t, cs) }) {
 		return
 	}
+	if !t.Run("ProxyPortsRefuseLoops", func(t *testing.T) { testProxyPortsRefuseLoops(t, cs) }) {
+		return
+	}
 	if !t.Run("AbruptAppRestartUnderLoad", func(t *testing.T) { testAbruptRestart(t, cs) }) {
 		return
 	}
