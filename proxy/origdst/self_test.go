@@ -1,7 +1,9 @@
 package origdst
 
 import (
+	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
@@ -38,5 +40,19 @@ func TestSelf(t *testing.T) {
 		if got := self.Outbound(ap(tc.dst), loop); got != tc.out {
 			t.Errorf("%s: Outbound(%s) = %q, want %q", tc.name, tc.dst, got, tc.out)
 		}
+	}
+}
+
+func TestNewSelfCollectsAddressesAndPorts(t *testing.T) {
+	bound := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 39002}
+	s := NewSelf("10.244.0.7", bound, &net.TCPAddr{IP: net.IPv4zero, Port: contract.ProxyInboundPort})
+	if !slices.Contains(s.Addrs, netip.MustParseAddr("10.244.0.7")) || !slices.Contains(s.Addrs, netip.MustParseAddr("127.0.0.1")) {
+		t.Fatalf("addresses %v: want the pod IP and the interfaces' (loopback at least)", s.Addrs)
+	}
+	if want := append(contract.ProxyPorts(), 39002); !slices.Equal(s.Ports, want) {
+		t.Fatalf("ports %v, want %v", s.Ports, want)
+	}
+	if s := NewSelf("not-an-ip"); slices.Contains(s.Addrs, netip.Addr{}) {
+		t.Fatalf("an invalid pod IP became an address: %v", s.Addrs)
 	}
 }
