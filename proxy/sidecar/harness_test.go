@@ -2,6 +2,7 @@ package sidecar_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -81,6 +82,9 @@ type proxyOpts struct {
 	limits contract.ProxyLimits
 	opaque contract.PortRanges // the pod's own opaque ports
 	log    io.Writer           // debug log; discarded when nil
+	// detect is the protocol detection timeout; 200 ms when zero, to keep
+	// the tests of server-first protocols short.
+	detect time.Duration
 }
 
 func (o proxyOpts) logger() *slog.Logger {
@@ -115,7 +119,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 		done <- sidecar.Run(ctx, sidecar.Options{
 			Config: cfg, Version: "9.9.9-test", Log: o.logger(), Clock: o.clock,
 			Inbound: lns[0], Outbound: lns[1], Admin: lns[2], OrigDst: p.dst, Certs: o.certs, Discovery: p.store,
-			DetectTimeout: 200 * time.Millisecond,
+			DetectTimeout: cmp.Or(o.detect, 200*time.Millisecond),
 		})
 	}()
 	var once sync.Once
