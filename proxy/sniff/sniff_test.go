@@ -84,7 +84,7 @@ func TestPeekLateReaderStillSeesWhatWasSent(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond) // the bytes are in b's socket buffer
 	// As the listeners hand it over: raw socket calls, counted bytes.
-	conn := metrics.CountConn(rawio.Wrap(b), metrics.New("test", noInfo{}).ConnOpened("outbound", false))
+	conn := metrics.CountConn(rawio.Wrap(b), metrics.New("test", noInfo{}).ConnOpened("outbound", false, metrics.Dst{}))
 	c, err := sniff.Peek(conn, time.Nanosecond, 1024, func(p []byte) bool { return len(p) >= 16 })
 	if err != nil {
 		t.Fatal(err)
