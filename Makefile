@@ -56,6 +56,7 @@ verify-tidy: ## Fail when go.mod/go.sum of any module in the repo is not what `g
 test-unit: test-assets ## Unit and envtest integration tests.
 	KUBEBUILDER_ASSETS="$$(test/tools/build.sh)" $(GO) test ./... -count=1
 	cd proxy/bench && $(GO) test ./... -count=1
+	$(GO) test -count=1 -tags meshkeeper_faults ./proxy/config/... ./proxy/httpfwd/... ./proxy/sidecar/...
 
 .PHONY: test
 test: vet verify-tidy verify-generated test-unit test-bundle test-e2e ## Every test: unit, envtest, generated-file checks, OLM bundle validation and e2e on the local cluster.

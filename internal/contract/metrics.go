@@ -25,6 +25,15 @@ const (
 	// websocket session included).
 	MetricTCPConnectionDuration = "meshkeeper_proxy_tcp_connection_duration_seconds"
 
+	// MetricRefusedConnectionsTotal counts connections closed at once because
+	// forwarding them would loop or relay (LabelReason: RefusedProxyPort,
+	// RefusedForeignDestination).
+	MetricRefusedConnectionsTotal = "meshkeeper_proxy_refused_connections_total"
+	// MetricRetriesTotal counts requests the outbound proxy wanted to send
+	// again (LabelResult: RetrySent, or RetryNoBudget when the retry budget
+	// was spent).
+	MetricRetriesTotal = "meshkeeper_proxy_retries_total"
+
 	LabelVersion        = "version"
 	LabelTrustAnchors   = "trust_anchors" // comma-separated, sorted SHA-256 hex fingerprints
 	LabelIssuer         = "issuer"        // SHA-256 hex fingerprint of the current cert's issuer
@@ -47,7 +56,9 @@ const (
 	LabelDstService   = "dst_service"
 	// LabelError says why a request got no regular answer: one of the Error*
 	// values, "" when it got one.
-	LabelError = "error"
+	LabelError  = "error"
+	LabelReason = "reason"
+	LabelResult = "result"
 
 	DirectionInbound  = "inbound"
 	DirectionOutbound = "outbound"
@@ -75,4 +86,9 @@ const (
 	ErrorGRPCStatusInvalid = "grpc_status_invalid"
 	// ErrorFaultInjected: the proxy's test-only fault injection answered.
 	ErrorFaultInjected = "fault_injected"
+
+	RefusedProxyPort          = "proxy-port"          // the original destination is a proxy listener
+	RefusedForeignDestination = "foreign-destination" // inbound, addressed to another host
+	RetrySent                 = "sent"
+	RetryNoBudget             = "no-budget"
 )

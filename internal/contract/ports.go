@@ -36,3 +36,9 @@ const (
 	// ALPN is the protocol the proxies negotiate on mesh mTLS connections.
 	ALPN = "meshkeeper/1"
 )
+
+// ProxyPorts lists every port the proxy listens on. A proxy never forwards a
+// connection to one of them on its own pod: that would be a loop.
+func ProxyPorts() []uint16 {
+	return []uint16{ProxyOutboundPort, ProxyInboundPort, ProxyAdminPort}
+}

@@ -35,7 +35,9 @@ type Config struct {
 	OpaquePorts contract.PortRanges
 	// SkipInboundPorts bypass the proxy (proxy-init exempts them); kept for logs.
 	SkipInboundPorts []uint16
-	// FaultFailureRate is the test-only share of inbound HTTP requests answered 503.
+	// FaultFailureRate is the test-only share of inbound HTTP requests answered
+	// 503. Only builds with the meshkeeper_faults tag read it from the
+	// environment or act on it (fault.go); the production proxy has neither.
 	FaultFailureRate float64
 	// FaultProxyVersion, when set, applies the fault only to that proxy version.
 	FaultProxyVersion string
@@ -100,14 +102,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", contract.EnvOpaquePorts, err))
 	}
 	c.OpaquePorts = opaque
-	if s := getenv(contract.EnvFaultFailureRate); s != "" {
-		r, err := strconv.ParseFloat(s, 64)
-		if err != nil || r < 0 || r > 1 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a number in [0,1]", contract.EnvFaultFailureRate, s))
-		}
-		c.FaultFailureRate = r
+	if err := parseFault(getenv, &c); err != nil {
+		errs = append(errs, err)
 	}
-	c.FaultProxyVersion = getenv(contract.EnvFaultProxyVersion)
 	c.Cores = contract.DefaultProxyCores
 	if s := getenv(contract.EnvProxyCores); s != "" {
 		n, err := contract.ParseProxyCores(s)

@@ -33,14 +33,11 @@ func TestFromEnv(t *testing.T) {
 			return !g.Strict && g.LogLevel == slog.LevelInfo && g.FaultFailureRate == 0 && g.Identity() == "spiffe://cluster.local/ns/app/sa/web"
 		}, ""},
 		{"strict", map[string]string{c.EnvMTLSMode: c.MTLSStrict}, func(g Config) bool { return g.Strict }, ""},
-		{"debug and fault", map[string]string{c.EnvLogLevel: "debug", c.EnvFaultFailureRate: "0.25"}, func(g Config) bool {
-			return g.LogLevel == slog.LevelDebug && g.FaultFailureRate == 0.25
-		}, ""},
+		{"debug", map[string]string{c.EnvLogLevel: "debug"}, func(g Config) bool { return g.LogLevel == slog.LevelDebug }, ""},
 		{"skip ports", map[string]string{c.EnvSkipInboundPorts: "22, 3306,"}, func(g Config) bool {
 			return reflect.DeepEqual(g.SkipInboundPorts, []uint16{22, 3306})
 		}, ""},
 		{"bad mode", map[string]string{c.EnvMTLSMode: "off"}, nil, c.EnvMTLSMode},
-		{"fault out of range", map[string]string{c.EnvFaultFailureRate: "1.5"}, nil, c.EnvFaultFailureRate},
 		{"missing identity addr", map[string]string{c.EnvIdentityAddr: ""}, nil, c.EnvIdentityAddr},
 		{"bad port", map[string]string{c.EnvSkipInboundPorts: "70000"}, nil, c.EnvSkipInboundPorts},
 		{"one core by default", nil, func(g Config) bool { return g.Cores == 1 }, ""},

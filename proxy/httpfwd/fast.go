@@ -284,14 +284,13 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 	t := s.track(ctx, info, target, req.Header)
 	defer t.giveUp()
 	clientClose := req.Close
-	if s.cfg.Fault != nil && s.cfg.Fault() {
+	if s.faulted() {
 		drainBody(req)
 		t.fail(contract.ErrorFaultInjected)
 		t.answered(http.StatusServiceUnavailable)
 		t.finish()
-		body := "fault injected by the meshkeeper proxy\n"
 		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Content-Type-Options": {"nosniff"}}
-		return writeSimple(bw, http.StatusServiceUnavailable, h, body, clientClose)
+		return writeSimple(bw, http.StatusServiceUnavailable, h, faultMessage+"\n", clientClose)
 	}
 	readSmallBody(req)
 	if req.ContentLength > 0 && req.GetBody == nil {
@@ -319,6 +318,9 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 	}
 	te := req.Header["Te"]
 	removeHopHeaders(out.Header)
+	if s.cfg.Direction == contract.DirectionOutbound {
+		stripInternal(out.Header)
+	}
 	if httpguts.HeaderValuesContainsToken(te, "trailers") {
 		out.Header.Set("Te", "trailers")
 	}
@@ -332,12 +334,15 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 		t.finish()
 		s.cfg.Log.Debug("upstream request failed", "direction", s.cfg.Direction, "host", req.Host, "err", err)
 		h := http.Header{}
-		if s.cfg.Direction == contract.DirectionInbound && isDialError(err) {
-			h.Set(ProxyErrorHeader, AppUnavailable)
+		if s.cfg.Direction == contract.DirectionInbound {
+			h.Set(ProxyErrorHeader, appFailure(err))
 		}
 		return writeSimple(bw, http.StatusBadGateway, h, "", clientClose)
 	}
 	defer resp.Body.Close()
+	if s.cfg.Direction == contract.DirectionInbound {
+		stripInternal(resp.Header)
+	}
 	t.answered(resp.StatusCode)
 	if bodiless(req.Method, resp.StatusCode) {
 		t.ended(resp) // nothing more comes; Response.Write may never read the body

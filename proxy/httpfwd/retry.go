@@ -5,51 +5,112 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/upstream"
 )
 
 // ProxyErrorHeader marks a response the server-side proxy wrote itself because
-// it could not reach its application: the request provably never reached it.
+// its hop to the application failed before any response. Its value says how.
 const ProxyErrorHeader = "Meshkeeper-Proxy-Error"
 
-// AppUnavailable is ProxyErrorHeader's value when the app could not be reached.
-const AppUnavailable = "app-unavailable"
+// Values of ProxyErrorHeader.
+const (
+	// AppUnavailable: the app could not be reached; it never saw the request.
+	AppUnavailable = "app-unavailable"
+	// AppNoResponse: the app closed or reset the connection before its
+	// response (an app that exits at once on SIGTERM). It may have processed
+	// the request, so only an idempotent one may be sent again.
+	AppNoResponse = "app-no-response"
+)
 
 // maxAttempts bounds how often one request is tried against the endpoints.
 const maxAttempts = 3
 
+// rerouteTries bounds the picks spent looking for an endpoint other than
+// the one that just failed (concurrent requests share the round robin).
+const rerouteTries = 4
+
 // retrying sends a bodiless request to another endpoint when the first one
 // went away under it — an endpoint whose pod is shutting down during a
 // rolling restart — so clients see no failure while a Deployment rolls. It
-// only retries what the application cannot have seen: a failed upstream
-// connection for idempotent methods, or a peer proxy's own "app unavailable".
+// only retries what is safe to send again: a failed upstream connection or
+// exchange for idempotent methods, a peer proxy's "app unavailable" (the app
+// never saw the request) for any method, and its "app no response" for
+// idempotent ones. Retries are bounded by a retry budget, so a failing
+// service is not flooded with them.
 // A connect to a pod that vanished fails after upstream.MeshConnectTimeout,
 // early enough for the retry to answer before the client gives up.
 type retrying struct {
 	next    http.RoundTripper
 	reroute func(*http.Request) discovery.Target
+	budget  *retryBudget
+	// counted is told of every retry sent or refused (contract.Retry*).
+	counted func(result string)
 }
 
 func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	for attempt := 1; attempt < maxAttempts && retryable(req, resp, err); attempt++ {
+	t.budget.request()
+	cur := req
+	resp, err := t.next.RoundTrip(cur)
+	for attempt := 1; attempt < maxAttempts && retryable(cur, resp, err); attempt++ {
+		if !t.budget.withdraw() {
+			t.counted(contract.RetryNoBudget)
+			break
+		}
+		t.counted(contract.RetrySent)
 		if resp != nil {
 			_ = resp.Body.Close()
 		}
-		resp, err = t.next.RoundTrip(req.Clone(upstream.WithTarget(req.Context(), t.reroute(req))))
+		cur = req.Clone(upstream.WithTarget(req.Context(), t.another(req, upstream.TargetFrom(cur.Context()))))
+		resp, err = t.next.RoundTrip(cur)
 	}
 	return resp, err
 }
 
+// another picks an endpoint other than failed when the service has one.
+func (t retrying) another(req *http.Request, failed discovery.Target) discovery.Target {
+	next := t.reroute(req)
+	for i := 1; i < rerouteTries && next.Addr == failed.Addr; i++ {
+		next = t.reroute(req)
+	}
+	return next
+}
+
+// retryable decides whether the attempt req → (resp, err) may be sent again.
 func retryable(req *http.Request, resp *http.Response, err error) bool {
 	if req.Body != nil && req.Body != http.NoBody {
 		return false // a streamed body cannot be sent twice
 	}
-	if err != nil {
-		return upstream.Replayable(req) && req.Context().Err() == nil
+	if req.Context().Err() != nil {
+		return false // the client is gone
 	}
-	return resp.StatusCode == http.StatusBadGateway && resp.Header.Get(ProxyErrorHeader) == AppUnavailable
+	if err != nil {
+		return upstream.Replayable(req)
+	}
+	// Only a peer proxy's own answer counts: an app reached without the
+	// mesh could set the header itself (and the inbound proxy strips it from
+	// its app's responses).
+	if resp.StatusCode != http.StatusBadGateway || !upstream.TargetFrom(req.Context()).Meshed() {
+		return false
+	}
+	switch resp.Header.Get(ProxyErrorHeader) {
+	case AppUnavailable:
+		return true
+	case AppNoResponse:
+		return upstream.Replayable(req)
+	}
+	return false
+}
+
+// appFailure is the ProxyErrorHeader value for a failed hop to the app: a
+// connection that never opened (nothing was sent), or one that failed
+// before a response.
+func appFailure(err error) string {
+	if isDialError(err) {
+		return AppUnavailable
+	}
+	return AppNoResponse
 }
 
 // isDialError tells a connection that never opened (nothing was sent) from a

@@ -55,7 +55,8 @@ type Config struct {
 	Route    func(ConnInfo) discovery.Target
 	Upstream *upstream.Transports
 	// Fault, when set and returning true, answers a request with 503 itself
-	// (a gRPC call with UNAVAILABLE, as a failing gRPC server would).
+	// (a gRPC call with UNAVAILABLE, as a failing gRPC server would). Only
+	// builds with the meshkeeper_faults tag consult it (fault.go).
 	Fault func() bool
 	// Limits bound header reading, idleness and header size (zero fields:
 	// contract.DefaultProxyLimits).
@@ -99,7 +100,7 @@ func New(cfg Config) *Server {
 		transport = retrying{next: cfg.Upstream, reroute: func(r *http.Request) discovery.Target {
 			info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
 			return cfg.Route(info)
-		}}
+		}, budget: &retryBudget{now: cfg.Now}, counted: cfg.Metrics.Retry}
 	}
 	s.transport = transport
 	s.rp = &httputil.ReverseProxy{
@@ -128,12 +129,18 @@ func New(cfg Config) *Server {
 					return // nobody is left to answer
 				}
 			}
-			if cfg.Direction == contract.DirectionInbound && isDialError(err) {
-				// The app never saw the request: the client's proxy may retry it elsewhere.
-				w.Header().Set(ProxyErrorHeader, AppUnavailable)
+			if cfg.Direction == contract.DirectionInbound {
+				// Tells the client's proxy whether it may retry elsewhere.
+				w.Header().Set(ProxyErrorHeader, appFailure(err))
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
+	}
+	if cfg.Direction == contract.DirectionInbound {
+		s.rp.ModifyResponse = func(resp *http.Response) error {
+			stripInternal(resp.Header)
+			return trackResponse(resp)
+		}
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -189,10 +196,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// discard or close the request body as soon as response headers are
 	// written, racing the upstream transport still sending it.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	if s.cfg.Fault != nil && s.cfg.Fault() {
+	if s.faulted() {
 		t.fail(contract.ErrorFaultInjected)
 		writeFault(sw, r, t)
 		return
+	}
+	if s.cfg.Direction == contract.DirectionOutbound {
+		stripInternal(r.Header)
 	}
 	if info.Mux && r.ProtoMajor == 2 {
 		if _, ok := r.Header[upstream.OrigProtoHeader]; ok {
@@ -236,23 +246,4 @@ func trackResponse(res *http.Response) error {
 	}
 	res.Body = &endBody{ReadCloser: res.Body, res: res, t: t}
 	return nil
-}
-
-const faultMessage = "fault injected by the meshkeeper proxy"
-
-// writeFault answers an injected fault: 503, or for a gRPC call a
-// trailers-only UNAVAILABLE (HTTP 200), which is how gRPC servers fail.
-func writeFault(w http.ResponseWriter, r *http.Request, t *tracker) {
-	if !t.obs.GRPC {
-		http.Error(w, faultMessage, http.StatusServiceUnavailable)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", r.Header.Get("Content-Type"))
-	h.Set("Grpc-Status", "14")
-	h.Set("Grpc-Message", faultMessage)
-	t.mu.Lock()
-	t.obs.GRPCStatus = "14"
-	t.mu.Unlock()
-	w.WriteHeader(http.StatusOK)
 }

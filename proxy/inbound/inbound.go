@@ -31,7 +31,9 @@ const HandshakeTimeout = 10 * time.Second
 // Proxy handles redirected inbound connections.
 type Proxy struct {
 	OrigDst origdst.Resolver
-	Mesh    tlsid.Mesh
+	// Self is what the proxy never forwards to: its own ports, other hosts.
+	Self origdst.Self
+	Mesh tlsid.Mesh
 	// Strict refuses every connection that is not mesh mTLS.
 	Strict        bool
 	Dialer        *upstream.Dialer
@@ -60,6 +62,14 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	dst, err := p.OrigDst.OriginalDst(conn)
 	if err != nil {
 		p.Log.Debug("inbound connection without original destination", "remote", conn.RemoteAddr(), "err", err)
+		_ = conn.Close()
+		return
+	}
+	// Before any byte is read or any handshake made: refusing costs nothing,
+	// whatever the client speaks and whatever the mTLS mode.
+	if reason := p.Self.Inbound(dst, origdst.LocalAddr(conn)); reason != "" {
+		p.Metrics.Refused(contract.DirectionInbound, reason)
+		p.Log.Debug("refused inbound connection", "remote", conn.RemoteAddr(), "dst", dst, "reason", reason)
 		_ = conn.Close()
 		return
 	}

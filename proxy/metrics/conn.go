@@ -46,3 +46,7 @@ func (c *countedConn) CloseWrite() error {
 	}
 	return c.Close()
 }
+
+// NetConn returns the counted connection (as tls.Conn's NetConn does), for
+// checks on its socket.
+func (c *countedConn) NetConn() net.Conn { return c.Conn }

@@ -41,6 +41,8 @@ type Metrics struct {
 	connsOpen  *prometheus.GaugeVec
 	bytes      *prometheus.CounterVec
 	connTime   *prometheus.HistogramVec
+	refused    *prometheus.CounterVec
+	retries    *prometheus.CounterVec
 }
 
 // New builds the metrics; info is read at every scrape so the build-info
@@ -69,8 +71,14 @@ func New(version string, info Info) *Metrics {
 			Name: c.MetricTCPConnectionDuration, Help: "How long accepted connections stayed open, seconds, observed at close.",
 			Buckets: ConnDurationBuckets,
 		}, []string{c.LabelDirection, c.LabelDstNamespace, c.LabelDstService, c.LabelTLS}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: c.MetricRefusedConnectionsTotal, Help: "Connections closed at once: forwarding them would loop or relay.",
+		}, []string{c.LabelDirection, c.LabelReason}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: c.MetricRetriesTotal, Help: "Requests the outbound proxy sent again, or would have without the retry budget.",
+		}, []string{c.LabelResult}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.connsTotal, m.connsOpen, m.bytes, m.connTime,
+	m.Registry.MustRegister(m.requests, m.latency, m.connsTotal, m.connsOpen, m.bytes, m.connTime, m.refused, m.retries,
 		&buildInfo{version: version, info: info, desc: prometheus.NewDesc(c.MetricBuildInfo,
 			"Proxy version, trusted anchors and current issuer (SHA-256 fingerprints).", []string{c.LabelVersion, c.LabelTrustAnchors, c.LabelIssuer}, nil)},
 		collectors.NewGoCollector(),
@@ -108,6 +116,14 @@ func (m *Metrics) ObserveRequest(r Request) {
 	m.requests.WithLabelValues(r.Direction, r.Dst.Namespace, r.Dst.Service, status, v.GRPCStatus, v.Error, v.Class, r.PeerIdentity, tls).Inc()
 	m.latency.WithLabelValues(r.Direction, r.Dst.Namespace, r.Dst.Service, v.Class, r.PeerIdentity, tls).Observe(r.Latency.Seconds())
 }
+
+// Refused counts a connection closed at once, and why (contract.Refused*).
+func (m *Metrics) Refused(direction, reason string) {
+	m.refused.WithLabelValues(direction, reason).Inc()
+}
+
+// Retry counts a retry sent, or refused for want of budget (contract.Retry*).
+func (m *Metrics) Retry(result string) { m.retries.WithLabelValues(result).Inc() }
 
 // Conn tracks one accepted connection; Read and Wrote count relayed bytes.
 type Conn struct {

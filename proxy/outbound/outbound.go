@@ -25,6 +25,8 @@ import (
 // Proxy handles redirected outbound connections.
 type Proxy struct {
 	OrigDst origdst.Resolver
+	// Self is what the proxy never forwards to: its own ports.
+	Self origdst.Self
 	// Resolve maps an original destination to a target (discovery.Store.Resolve).
 	Resolve       func(netip.AddrPort) discovery.Target
 	Dialer        *upstream.Dialer
@@ -53,6 +55,12 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	dst, err := p.OrigDst.OriginalDst(conn)
 	if err != nil {
 		p.Log.Debug("outbound connection without original destination", "remote", conn.RemoteAddr(), "err", err)
+		_ = conn.Close()
+		return
+	}
+	if reason := p.Self.Outbound(dst, origdst.LocalAddr(conn)); reason != "" {
+		p.Metrics.Refused(contract.DirectionOutbound, reason)
+		p.Log.Debug("refused outbound connection", "remote", conn.RemoteAddr(), "dst", dst, "reason", reason)
 		_ = conn.Close()
 		return
 	}

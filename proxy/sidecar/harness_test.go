@@ -2,6 +2,7 @@ package sidecar_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,6 +69,8 @@ type proxy struct {
 	store                    *discovery.Store
 	dst                      *dstResolver
 	trustPath                string
+	// stop ends the proxy (as its container stopping would); cleanup calls it too.
+	stop func()
 }
 
 type proxyOpts struct {
@@ -77,6 +81,17 @@ type proxyOpts struct {
 	clock  clock.Clock
 	limits contract.ProxyLimits
 	opaque contract.PortRanges // the pod's own opaque ports
+	log    io.Writer           // debug log; discarded when nil
+	// detect is the protocol detection timeout; 200 ms when zero, to keep
+	// the tests of server-first protocols short.
+	detect time.Duration
+}
+
+func (o proxyOpts) logger() *slog.Logger {
+	if o.log == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func startProxy(t testing.TB, o proxyOpts) *proxy {
@@ -102,17 +117,21 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	done := make(chan error, 1)
 	go func() {
 		done <- sidecar.Run(ctx, sidecar.Options{
-			Config: cfg, Version: "9.9.9-test", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: o.clock,
+			Config: cfg, Version: "9.9.9-test", Log: o.logger(), Clock: o.clock,
 			Inbound: lns[0], Outbound: lns[1], Admin: lns[2], OrigDst: p.dst, Certs: o.certs, Discovery: p.store,
-			DetectTimeout: 200 * time.Millisecond,
+			DetectTimeout: cmp.Or(o.detect, 200*time.Millisecond),
 		})
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("proxy stopped with %v", err)
-		}
-	})
+	var once sync.Once
+	p.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("proxy stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(p.stop)
 	waitFor(t, func() bool { code, _ := get(t, "http://"+p.admin+contract.ReadyPath); return code == http.StatusOK })
 	return p
 }

@@ -147,9 +147,10 @@ func Run(ctx context.Context, o Options) error {
 		ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout, MaxHeaderBytes: admin.MaxHeaderBytes}
 	defer adminSrv.Close()
 
-	in := &inbound.Proxy{OrigDst: o.OrigDst, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
+	self := origdst.NewSelf(cfg.PodIP, o.Inbound.Addr(), o.Outbound.Addr(), o.Admin.Addr())
+	in := &inbound.Proxy{OrigDst: o.OrigDst, Self: self, Mesh: mesh, Strict: cfg.Strict, Dialer: dialer, HTTP: inHTTP,
 		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, OpaquePorts: cfg.OpaquePorts, Log: log.With("direction", contract.DirectionInbound)}
-	out := &outbound.Proxy{OrigDst: o.OrigDst, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
+	out := &outbound.Proxy{OrigDst: o.OrigDst, Self: self, Resolve: o.Discovery.Resolve, Dialer: dialer, HTTP: outHTTP,
 		Metrics: m, DetectTimeout: o.DetectTimeout, Limits: cfg.Limits, Now: o.Clock.Now, Log: log.With("direction", contract.DirectionOutbound)}
 
 	errc := make(chan error, 4)
@@ -229,14 +230,6 @@ func listenDefaults(o *Options) error {
 		*l.ln = ln
 	}
 	return nil
-}
-
-// fault returns the test-only fault decision, or nil when disabled.
-func fault(rate float64, random func() float64) func() bool {
-	if rate <= 0 {
-		return nil
-	}
-	return func() bool { return random() < rate }
 }
 
 type buildInfo struct {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkeeper/meshkeeper/proxy/metrics"
+	"github.com/meshkeeper/meshkeeper/proxy/rawio"
 	"github.com/meshkeeper/meshkeeper/proxy/sniff"
 )
 
@@ -71,3 +73,28 @@ func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
 }
+
+// A client that sent at once, read by a goroutine that ran only after the
+// timeout (a starved CPU): its bytes are sniffed, not mistaken for a
+// server-first silence that would make an HTTP connection opaque.
+func TestPeekLateReaderStillSeesWhatWasSent(t *testing.T) {
+	a, b := tcpPair(t)
+	if _, err := a.Write([]byte("GET / HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the bytes are in b's socket buffer
+	// As the listeners hand it over: raw socket calls, counted bytes.
+	conn := metrics.CountConn(rawio.Wrap(b), metrics.New("test", noInfo{}).ConnOpened("outbound", false, metrics.Dst{}))
+	c, err := sniff.Peek(conn, time.Nanosecond, 1024, func(p []byte) bool { return len(p) >= 16 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(c.Prefix()); got != "GET / HTTP/1.1\r\n" {
+		t.Fatalf("prefix %q, want what the client sent", got)
+	}
+}
+
+type noInfo struct{}
+
+func (noInfo) AnchorsLabel() string { return "" }
+func (noInfo) IssuerLabel() string  { return "" }

@@ -40,7 +40,7 @@ func importSystemImages(ctx context.Context, o Options, p Paths, corednsBin stri
 	pauseBin := filepath.Join(p.Bin(), "pause")
 	bctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	if err := images.GoBuild(bctx, o.RepoDir, pauseBin, "./test/images/pause", ""); err != nil {
+	if err := images.GoBuild(bctx, o.RepoDir, pauseBin, "./test/images/pause", "", ""); err != nil {
 		return err
 	}
 	imgs := map[string]v1.Image{}

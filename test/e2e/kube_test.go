@@ -103,6 +103,12 @@ func sampleBackend(t testing.TB, cs kubernetes.Interface, ns string, replicas in
 // sampleBackendNamed creates a Deployment and Service of the sample app's backend.
 func sampleBackendNamed(t testing.TB, cs kubernetes.Interface, ns, name string, replicas int32) {
 	t.Helper()
+	sampleBackendArgs(t, cs, ns, name, replicas, "backend")
+}
+
+// sampleBackendArgs creates a Deployment and Service of the sample app run with args.
+func sampleBackendArgs(t testing.TB, cs kubernetes.Interface, ns, name string, replicas int32, args ...string) {
+	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
 	labels := map[string]string{"app": name}
 	_, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
@@ -114,7 +120,7 @@ func sampleBackendNamed(t testing.TB, cs kubernetes.Interface, ns, name string, 
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
 					Name: "backend", Image: images.SampleAppImage, ImagePullPolicy: corev1.PullIfNotPresent,
-					Args:           []string{"backend"},
+					Args:           args,
 					Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
 					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 2},
 				}}},

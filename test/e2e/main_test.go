@@ -71,7 +71,7 @@ func setup() error {
 	}
 	logf("building and importing images")
 	return command(30*time.Minute, env.repo, "go", "run", "./test/images/cmd/mkimages",
-		"-manager-img", env.img, "-version", envOr("MESHKEEPER_VERSION", "dev"), "-out", filepath.Join(env.repo, "bin", "images"))
+		"-test-faults", "-manager-img", env.img, "-version", envOr("MESHKEEPER_VERSION", "dev"), "-out", filepath.Join(env.repo, "bin", "images"))
 }
 
 // startCluster brings the local cluster up; its lifetime outlasts the test

@@ -45,6 +45,12 @@ func TestMesh(t *testing.T) {
 	if !t.Run("UnmeshedPodsRestarted", func(t *testing.T) { testUnmeshedPodsRestarted(t, cs, dyn, name) }) {
 		return
 	}
+	if !t.Run("ProxyPortsRefuseLoops", func(t *testing.T) { testProxyPortsRefuseLoops(t, cs) }) {
+		return
+	}
+	if !t.Run("AbruptAppRestartUnderLoad", func(t *testing.T) { testAbruptRestart(t, cs) }) {
+		return
+	}
 	if !t.Run("IssuerRotationUnderLoad", func(t *testing.T) { testIssuerRotation(t, cs, dyn, name) }) {
 		return
 	}

@@ -102,3 +102,24 @@ func archiveIndex(t *testing.T, archive string) v1.IndexManifest {
 		}
 	}
 }
+
+func TestWithProxyTagsTagsOnlyProxies(t *testing.T) {
+	plan := WithProxyTags(Plan("m:1", "1", ""), FaultsTag)
+	proxies := 0
+	for _, it := range plan {
+		if (it.Package == "./cmd/proxy") != (it.Tags == FaultsTag) {
+			t.Errorf("%s (%s): tags %q", it.Ref, it.Package, it.Tags)
+		}
+		if it.Package == "./cmd/proxy" {
+			proxies++
+		}
+	}
+	if proxies == 0 {
+		t.Fatal("no proxy in the plan")
+	}
+	for _, it := range Plan("m:1", "1", "") {
+		if it.Tags != "" {
+			t.Errorf("default plan tags %s with %q", it.Ref, it.Tags)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -17,6 +18,8 @@ import (
 // SampleAppImage is the demo and e2e workload.
 const SampleAppImage = "meshkeeper.local/sampleapp:dev"
 
+const proxyPackage = "./cmd/proxy"
+
 // versionVar is the link-time version variable every binary carries.
 const versionVar = "github.com/meshkeeper/meshkeeper/internal/buildinfo.Version"
 
@@ -26,6 +29,23 @@ type Item struct {
 	Package string // relative to the repo, e.g. ./cmd/proxy
 	Version string
 	User    string
+	// Tags are Go build tags (go build -tags).
+	Tags string
+}
+
+// FaultsTag builds the proxy with its test-only fault injection, which the
+// e2e suite uses to make one mesh release faulty; production builds omit it.
+const FaultsTag = "meshkeeper_faults"
+
+// WithProxyTags returns the plan with tags added to every proxy build.
+func WithProxyTags(items []Item, tags string) []Item {
+	out := slices.Clone(items)
+	for i := range out {
+		if out[i].Package == proxyPackage {
+			out[i].Tags = tags
+		}
+	}
+	return out
 }
 
 // Plan lists every image of this checkout: the manager, the three mesh images
@@ -40,7 +60,7 @@ func Plan(managerImg, managerVersion, registry string) []Item {
 		cp, proxy, proxyInit := r.Images(registry)
 		items = append(items,
 			Item{Ref: cp, Package: "./cmd/controlplane", Version: r.ProxyVersion, User: NonRoot},
-			Item{Ref: proxy, Package: "./cmd/proxy", Version: r.ProxyVersion,
+			Item{Ref: proxy, Package: proxyPackage, Version: r.ProxyVersion,
 				User: strconv.Itoa(contract.ProxyUID) + ":" + strconv.Itoa(contract.ProxyUID)},
 			// proxy-init programs the pod's netfilter rules: it needs root with NET_ADMIN.
 			Item{Ref: proxyInit, Package: "./cmd/proxy-init", Version: r.ProxyVersion, User: "0:0"},
@@ -59,7 +79,7 @@ func BuildAll(ctx context.Context, repo, outDir string, items []Item, log func(s
 		name := filepath.Base(it.Package)
 		bin := filepath.Join(outDir, "bin", it.Version, name)
 		log("go build %s (version %s) -> %s", it.Package, it.Version, it.Ref)
-		if err := GoBuild(ctx, repo, bin, it.Package, "-X "+versionVar+"="+it.Version); err != nil {
+		if err := GoBuild(ctx, repo, bin, it.Package, "-X "+versionVar+"="+it.Version, it.Tags); err != nil {
 			log("skipping %s: %v", it.Ref, err)
 			skipped = append(skipped, it.Ref)
 			continue
@@ -75,8 +95,11 @@ func BuildAll(ctx context.Context, repo, outDir string, items []Item, log func(s
 
 // GoBuild builds a static binary of pkg (relative to repo) with CGO off and
 // -trimpath, the same settings as every other build so the cache is shared.
-func GoBuild(ctx context.Context, repo, out, pkg, ldflags string) error {
+func GoBuild(ctx context.Context, repo, out, pkg, ldflags, tags string) error {
 	args := []string{"build", "-trimpath", "-o", out}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
 	if ldflags != "" {
 		args = append(args, "-ldflags", ldflags)
 	}

@@ -1,6 +1,6 @@
 // Command sampleapp is the demo and e2e workload, one static binary with modes:
 //
-//	sampleapp backend  [-listen :8080]                      HTTP echo server
+//	sampleapp backend  [-listen :8080] [-exit-on-sigterm]   HTTP echo server (graceful, or dies at once on SIGTERM)
 //	sampleapp frontend -target URL [-interval 1s] [-listen :8080]
 //	                   calls target in a loop; /stats shows its counts
 //	sampleapp get      -url URL [-timeout 30s]              one GET with retries until timeout; exit 0 on 2xx

@@ -15,9 +15,20 @@ import (
 	"time"
 )
 
-// serve runs h until SIGTERM, then drains for a few seconds.
-func serve(addr string, h http.Handler) error {
+// serve runs h until SIGTERM, then drains for a few seconds; or, when
+// abrupt, exits the moment SIGTERM arrives, as many real apps do: open
+// connections are reset by the kernel, requests in flight get no answer.
+func serve(addr string, h http.Handler, abrupt bool) error {
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	if abrupt {
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		go func() {
+			<-term
+			os.Exit(143) // 128 + SIGTERM, no shutdown of any kind
+		}()
+		return srv.ListenAndServe()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	errc := make(chan error, 1)
@@ -38,6 +49,7 @@ func healthz(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, 
 func backend(args []string) error {
 	fs := flag.NewFlagSet("backend", flag.ExitOnError)
 	listen := fs.String("listen", ":8080", "listen address")
+	abrupt := fs.Bool("exit-on-sigterm", false, "exit at once on SIGTERM, without a graceful shutdown")
 	_ = fs.Parse(args)
 	host, _ := os.Hostname()
 	var served atomic.Int64
@@ -51,8 +63,8 @@ func backend(args []string) error {
 			"body": string(body), "served": served.Add(1),
 		})
 	})
-	log.Printf("backend %s listening on %s", host, *listen)
-	return serve(*listen, mux)
+	log.Printf("backend %s listening on %s (exit on SIGTERM: %v)", host, *listen, *abrupt)
+	return serve(*listen, mux, *abrupt)
 }
 
 // frontend calls target every interval and keeps counts, which it logs and
@@ -92,7 +104,7 @@ func frontend(args []string) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]int64{"ok": ok.Load(), "failed": failed.Load()})
 	})
-	return serve(*listen, mux)
+	return serve(*listen, mux, false)
 }
 
 func trim(b []byte) string {

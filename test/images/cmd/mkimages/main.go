@@ -4,7 +4,8 @@
 //
 //   - the manager image (-manager-img, from ./cmd/manager),
 //   - for every mesh release in internal/operator/versions, the control-plane, proxy and
-//     proxy-init images named by Release.Images, stamped with its ProxyVersion,
+//     proxy-init images named by Release.Images, stamped with its ProxyVersion
+//     (the proxies with test-only fault injection when -test-faults),
 //   - the sample app image (from ./test/apps/sampleapp).
 //
 // A program that does not build yet is skipped with a message, unless -strict.
@@ -30,6 +31,7 @@ func main() {
 	workDir := flag.String("cluster-dir", "", "local cluster work dir (default $MESHKEEPER_CLUSTER_DIR or "+cluster.DefaultWorkDir+")")
 	noImport := flag.Bool("no-import", false, "only write the archive")
 	strict := flag.Bool("strict", false, "fail when any program does not build")
+	faults := flag.Bool("test-faults", false, "build the proxies with their test-only fault injection (tag "+images.FaultsTag+"), as the e2e suite needs")
 	flag.Parse()
 
 	log := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "[images] "+format+"\n", args...) }
@@ -38,6 +40,9 @@ func main() {
 
 	start := time.Now()
 	plan := images.Plan(*managerImg, *managerVersion, *registry)
+	if *faults {
+		plan = images.WithProxyTags(plan, images.FaultsTag)
+	}
 	outDir, err := filepath.Abs(*out)
 	if err != nil {
 		fatal(err)
