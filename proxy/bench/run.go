@@ -74,23 +74,11 @@ type setup struct {
 // interleaved rounds.
 func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{IdleRSSKiB: map[string][]int64{}}
-	dir, err := os.MkdirTemp("", "bench-proxy-")
+	dir, appAddr, anchor, cleanup, err := prepare("bench-proxy-")
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-	anchor, err := newCA()
-	if err != nil {
-		return rep, err
-	}
-	if err := anchor.write(dir); err != nil {
-		return rep, err
-	}
-	appAddr, stopApp, err := startApp()
-	if err != nil {
-		return rep, err
-	}
-	defer stopApp()
+	defer cleanup()
 
 	starts := []func() (*setup, error){
 		func() (*setup, error) { return &setup{name: "direct", target: appAddr, stop: func() {}}, nil },
@@ -340,4 +328,27 @@ func poll(ctx context.Context, ok func() bool) error {
 		}
 	}
 	return nil
+}
+
+// prepare writes a fresh mesh CA into a temporary directory and starts the
+// backend app: what every benchmark's proxies are set up against. cleanup
+// stops the app and removes the directory.
+func prepare(prefix string) (dir, appAddr string, anchor *ca, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", nil, nil, err
+	}
+	anchor, err = newCA()
+	if err == nil {
+		err = anchor.write(dir)
+	}
+	var stopApp func() error
+	if err == nil {
+		appAddr, stopApp, err = startApp()
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, nil, err
+	}
+	return dir, appAddr, anchor, func() { _ = stopApp(); os.RemoveAll(dir) }, nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -58,23 +57,11 @@ type Latency struct {
 // Everything runs on 127.0.0.1, bounded by o.Duration.
 func RunSlowHeaders(ctx context.Context, o SlowOptions) (SlowReport, error) {
 	var rep SlowReport
-	dir, err := os.MkdirTemp("", "bench-slowheaders-")
+	dir, appAddr, _, cleanup, err := prepare("bench-slowheaders-")
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-	anchor, err := newCA()
-	if err != nil {
-		return rep, err
-	}
-	if err := anchor.write(dir); err != nil {
-		return rep, err
-	}
-	appAddr, stopApp, err := startApp()
-	if err != nil {
-		return rep, err
-	}
-	defer stopApp()
+	defer cleanup()
 	mk, err := startMeshkeeper(ctx, dir, appAddr)
 	if err != nil {
 		return rep, err
