@@ -82,6 +82,15 @@ func deleteNamespace(t testing.TB, cs kubernetes.Interface, name string) {
 // createNamespace creates ns with labels and deletes it when the test ends.
 func createNamespace(t testing.TB, cs kubernetes.Interface, name string, labels map[string]string) {
 	t.Helper()
+	// A namespace of this name that an earlier run of the same test deleted
+	// (go test -count=N) may still be terminating: wait for it to go.
+	eventually(t, ctxFor(t, 3*time.Minute), "namespace "+name+" of an earlier run gone", func(ctx context.Context) error {
+		old, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if err == nil && old.DeletionTimestamp != nil {
+			return fmt.Errorf("still terminating")
+		}
+		return nil
+	})
 	ctx := ctxFor(t, 30*time.Second)
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
 	if err != nil {
