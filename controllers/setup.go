@@ -13,6 +13,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
 	"github.com/meshkeeper/meshkeeper/internal/operator/rotation"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
+	"github.com/meshkeeper/meshkeeper/internal/operator/upgrade"
 )
 
 // EventSource is the component name on the operator's events.
@@ -21,10 +22,10 @@ const EventSource = "meshkeeper-operator"
 // Mesh is how the operator reaches the running mesh: the proxies' metrics and
 // the control plane's probes. Tests play it where no mesh runs.
 type Mesh struct {
-	Proxies rotation.ProxyReader
+	Proxies proxymetrics.Reader
 	// Injector and Identity may be nil (a probe is then skipped).
-	Injector lifecycle.InjectorProbe
-	Identity lifecycle.IdentityProbe
+	Injector probe.InjectorProber
+	Identity probe.IdentityProber
 }
 
 // NewMeshInstallationReconciler wires the reconciler's dependencies from a
@@ -32,6 +33,8 @@ type Mesh struct {
 // data plane.
 func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mesh Mesh) *MeshInstallationReconciler {
 	recorder := mgr.GetEventRecorder(EventSource)
+	helmClient := helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm"))
+	cpProbe := &probe.ControlPlane{Client: mgr.GetClient(), Injector: mesh.Injector, Identity: mesh.Identity}
 	return &MeshInstallationReconciler{
 		Client: mgr.GetClient(),
 		Lifecycle: &lifecycle.Reconciler{
@@ -45,13 +48,15 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 				Recorder: recorder,
 			},
 			Installer: &release.Installer{
-				Helm:     helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm")),
+				Helm:     helmClient,
 				Drift:    &release.ApplyRepairer{Client: mgr.GetClient()},
 				Recorder: recorder,
 			},
-			Proxies:  mesh.Proxies,
-			Injector: mesh.Injector,
-			Identity: mesh.Identity,
+			Upgrade: &upgrade.Runner{
+				Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Releases: helmClient,
+				Proxies: mesh.Proxies, Probe: cpProbe, Clock: clk, Recorder: recorder,
+			},
+			Probe:    cpProbe,
 			Clock:    clk,
 			Recorder: recorder,
 		},

@@ -25,6 +25,15 @@ func Fingerprint(cert *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// ShortFingerprint is the first 12 hex digits of a fingerprint, as events
+// and messages show it.
+func ShortFingerprint(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
+}
+
 // ParseKeyPair parses a PEM certificate (the first block) and its PEM private
 // key (PKCS#8, SEC 1 or PKCS#1 is refused: only ECDSA keys are used here) and
 // checks that they belong together.

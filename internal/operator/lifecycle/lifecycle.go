@@ -2,13 +2,13 @@
 // the upgrade machine which version the control plane runs now, check the
 // spec, establish trust, converge the control-plane release, observe
 // readiness and the data plane, carry out the upgrade step — and turns what
-// it saw into status. upgrade.go is the apply side of the upgrade machine
-// (internal/operator/upgrade).
+// it saw into status. The three state machines it drives (release, rotation,
+// upgrade) each gather facts, decide in a pure Next and apply in their own
+// package; this package only orders them.
 package lifecycle
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"time"
 
@@ -25,6 +25,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
+	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
 	"github.com/meshkeeper/meshkeeper/internal/operator/rotation"
@@ -46,27 +47,12 @@ type Reconciler struct {
 	APIReader client.Reader
 	Trust     *rotation.Runner
 	Installer *release.Installer
-	// Proxies reads meshed proxies' metrics for upgrade gates.
-	Proxies rotation.ProxyReader
-	// Injector and Identity probe the control plane for the upgrade's
-	// control-plane gate; nil skips a probe.
-	Injector InjectorProbe
-	Identity IdentityProbe
+	// Upgrade is the upgrade machine's apply side.
+	Upgrade *upgrade.Runner
+	// Probe earns Ready: the identity and injector probes.
+	Probe    *probe.ControlPlane
 	Clock    clock.PassiveClock
 	Recorder events.EventRecorder
-}
-
-// InjectorProbe reports whether a pod created in a namespace now would be
-// injected with the wanted proxy version (probe.DryRunInjection).
-type InjectorProbe interface {
-	Probe(ctx context.Context, namespace, wantProxy string) error
-}
-
-// IdentityProbe reports whether the identity service of the control plane in
-// a namespace issues certificates of a trust domain that verify to roots
-// (probe.IdentityIssuance).
-type IdentityProbe interface {
-	Probe(ctx context.Context, controlPlaneNS, trustDomain string, roots []*x509.Certificate) error
 }
 
 // Run reconciles an installation that is neither paused nor being deleted. It
@@ -101,7 +87,7 @@ func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time
 func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *conditions.Observation) (time.Duration, error) {
 	// The upgrade machine decides which version the control plane runs now:
 	// spec.version only once a bump is planned, approved and under way.
-	step, err := r.upgradeStep(ctx, mi)
+	step, err := r.Upgrade.Step(ctx, mi)
 	if err != nil {
 		return 0, fmt.Errorf("upgrade: %w", err)
 	}
@@ -142,7 +128,7 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	probeAfter, injectorAnswers := r.earnReady(ctx, mi, rel, deps, cl.Namespaces, obs)
 	// The upgrade step is recorded even when the release failed: the machine
 	// turns a failed control-plane upgrade into a rollback on the next pass.
-	if err := r.applyUpgrade(ctx, mi, step); err != nil {
+	if err := r.Upgrade.Apply(ctx, mi, step); err != nil {
 		return 0, fmt.Errorf("upgrade: %w", err)
 	}
 	recordUpgrade(step, obs)
@@ -245,21 +231,21 @@ func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, st *trust.State, o
 	anchorRenewal := pki.RenewalTime(st.Active.Cert, mi.Spec.Trust.AnchorLifetime().RenewBefore.Duration)
 	if rot := mi.Status.Trust.Rotation; rot != nil {
 		obs.TrustReady, obs.TrustReason = true, meshv1.ReasonRotating
-		obs.TrustMessage = fmt.Sprintf("rotating anchor %s → %s: %s (%d/%d proxies)", short(rot.OldAnchor), short(rot.NewAnchor), rot.Phase, rot.Converged, rot.Total)
+		obs.TrustMessage = fmt.Sprintf("rotating anchor %s → %s: %s (%d/%d proxies)", pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), rot.Phase, rot.Converged, rot.Total)
 		return
 	}
 	if st.Source == meshv1.SourceUserProvided && !now.Before(anchorRenewal) {
 		// A provided anchor cannot be rotated for the user: say so well before it expires.
 		obs.TrustReady, obs.TrustReason = false, meshv1.ReasonAnchorExpiring
 		obs.TrustMessage = fmt.Sprintf("user-provided trust anchor %s expires at %s; replace the Secret's anchor to rotate it without downtime",
-			short(pki.Fingerprint(st.Active.Cert)), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339))
+			pki.ShortFingerprint(pki.Fingerprint(st.Active.Cert)), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339))
 		r.event(mi, "Warning", meshv1.ReasonAnchorExpiring, "Check", "%s", obs.TrustMessage)
 		return
 	}
 	obs.TrustReady, obs.TrustReason = true, meshv1.ReasonReady
 	obs.TrustMessage = fmt.Sprintf("anchor %s (%s) valid until %s; issuer %s valid until %s",
-		short(pki.Fingerprint(st.Active.Cert)), st.Source, st.Active.Cert.NotAfter.UTC().Format(time.RFC3339),
-		short(pki.Fingerprint(st.Issuer.Cert)), st.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339))
+		pki.ShortFingerprint(pki.Fingerprint(st.Active.Cert)), st.Source, st.Active.Cert.NotAfter.UTC().Format(time.RFC3339),
+		pki.ShortFingerprint(pki.Fingerprint(st.Issuer.Cert)), st.Issuer.Cert.NotAfter.UTC().Format(time.RFC3339))
 }
 
 func (r *Reconciler) recordRelease(mi *meshv1.MeshInstallation, rel *helm.Release, want *release.Desired, obs *conditions.Observation) {
@@ -319,11 +305,4 @@ func certStatus(kp *pki.KeyPair, source string) *meshv1.CertificateStatus {
 		NotAfter:    metav1.NewTime(kp.Cert.NotAfter),
 		Source:      source,
 	}
-}
-
-func short(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	return fp
 }

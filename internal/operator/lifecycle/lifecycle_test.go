@@ -23,6 +23,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
 	"github.com/meshkeeper/meshkeeper/internal/operator/rotation"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
+	"github.com/meshkeeper/meshkeeper/internal/operator/upgrade"
 	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
@@ -57,7 +58,8 @@ func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 	mi.Spec.Trust.TrustDomain = "cluster.local"
 	h := helmtest.New(mi.Spec.ControlPlane.Namespace, release.ReleaseName)
 	return &lifecycleFixture{t: t, c: c, writes: w, helm: h, mi: mi, r: &Reconciler{
-		Client: c, APIReader: c, Clock: clock, Proxies: noProxies{},
+		Client: c, APIReader: c, Clock: clock,
+		Upgrade:   &upgrade.Runner{Client: c, APIReader: c, Releases: h, Proxies: noProxies{}, Clock: clock},
 		Trust:     &rotation.Runner{Trust: &trust.Manager{Client: c, APIReader: c, Clock: clock}, Client: c, Proxies: noProxies{}, Clock: clock},
 		Installer: &release.Installer{Helm: h},
 	}}

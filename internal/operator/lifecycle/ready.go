@@ -118,7 +118,7 @@ func (r *Reconciler) probeNow(ctx context.Context, mi *meshv1.MeshInstallation, 
 		return fmt.Errorf("injector probe: %w", err)
 	}
 	ns := ""
-	if r.Injector != nil {
+	if r.Probe.ProbesInjector() {
 		selector, err := namespaceSelector(mi)
 		if err != nil {
 			return err
@@ -127,5 +127,8 @@ func (r *Reconciler) probeNow(ctx context.Context, mi *meshv1.MeshInstallation, 
 			return fmt.Errorf("injector probe: no namespace the injector serves exists (label one %s=%s)", contract.InjectKey, contract.InjectEnabled)
 		}
 	}
-	return r.probeControlPlane(ctx, mi, ns, rel.ProxyVersion)
+	if r.Probe == nil {
+		return nil
+	}
+	return r.Probe.Probe(ctx, mi, ns, rel.ProxyVersion)
 }

@@ -22,6 +22,12 @@ type PodReport struct {
 	Err    error
 }
 
+// Reader reads what meshed proxies report about themselves; Scraper in
+// production, a stand-in in tests.
+type Reader interface {
+	Scrape(ctx context.Context, pods []corev1.Pod) []PodReport
+}
+
 // Scraper reads proxies' admin endpoints directly, pod by pod.
 type Scraper struct {
 	Client *http.Client

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -28,16 +27,11 @@ const (
 	maxLaggingReported        = 20
 )
 
-// ProxyReader reads what meshed proxies report about themselves.
-type ProxyReader interface {
-	Scrape(ctx context.Context, pods []corev1.Pod) []proxymetrics.PodReport
-}
-
 // Runner keeps trust in its steady state and carries rotations through.
 type Runner struct {
 	Trust    *trust.Manager
 	Client   client.Client // cached reads of meshed pods and ReplicaSets; workload patches
-	Proxies  ProxyReader
+	Proxies  proxymetrics.Reader
 	Clock    clock.PassiveClock
 	Recorder events.EventRecorder
 }
@@ -97,7 +91,7 @@ func (r *Runner) start(mi *meshv1.MeshInstallation, st *trust.State, trigger, to
 	if token != "" {
 		ts.HandledRotateRequest = token
 	}
-	r.event(mi, "Normal", "RotationStarted", "Rotate", "Trust anchor rotation started (%s); old anchor %s", trigger, short(ts.Rotation.OldAnchor))
+	r.event(mi, "Normal", "RotationStarted", "Rotate", "Trust anchor rotation started (%s); old anchor %s", trigger, pki.ShortFingerprint(ts.Rotation.OldAnchor))
 }
 
 // steady keeps the bundle at the active anchor and the issuer signed by it and
@@ -136,7 +130,7 @@ func (r *Runner) keepIssuer(ctx context.Context, mi *meshv1.MeshInstallation, st
 	}
 	st.Issuer, st.IssuerSigner = issuer, pki.Fingerprint(signer.Cert)
 	r.event(mi, "Normal", "IssuerIssued", "Issue", "Issued identity issuer %s (signed by anchor %s) valid until %s: %s",
-		short(pki.Fingerprint(issuer.Cert)), short(st.IssuerSigner), issuer.Cert.NotAfter.UTC().Format(time.RFC3339), d.Reason)
+		pki.ShortFingerprint(pki.Fingerprint(issuer.Cert)), pki.ShortFingerprint(st.IssuerSigner), issuer.Cert.NotAfter.UTC().Format(time.RFC3339), d.Reason)
 	return nil
 }
 
@@ -174,7 +168,7 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 	step := Next(facts)
 	if string(step.Phase) != rot.Phase {
 		rot.Phase, rot.PhaseSince, rot.Restarted = string(step.Phase), metav1.NewTime(now), nil
-		r.event(mi, "Normal", "RotationPhase", string(step.Phase), "Trust rotation %s → %s: %s", short(rot.OldAnchor), short(rot.NewAnchor), step.Message)
+		r.event(mi, "Normal", "RotationPhase", string(step.Phase), "Trust rotation %s → %s: %s", pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), step.Message)
 	}
 	rot.Converged, rot.Total, rot.Message = int32(step.Converged), int32(step.Total), step.Message
 	rot.Lagging = step.Lagging[:min(len(step.Lagging), maxLaggingReported)]
@@ -215,7 +209,7 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 		ts.LastRotation = &meshv1.RotationRecord{Trigger: rot.Trigger, OldAnchor: rot.OldAnchor, NewAnchor: rot.NewAnchor,
 			StartedAt: rot.StartedAt, CompletedAt: metav1.NewTime(now)}
 		r.event(mi, "Normal", "RotationCompleted", "Rotate", "Trust anchor rotated from %s to %s in %s",
-			short(rot.OldAnchor), short(rot.NewAnchor), now.Sub(rot.StartedAt.Time).Round(time.Second))
+			pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), now.Sub(rot.StartedAt.Time).Round(time.Second))
 		ts.Rotation, st.Next = nil, nil
 		return r.steady(ctx, mi, st)
 	case ActionWait:
@@ -242,7 +236,7 @@ func (r *Runner) recover(ctx context.Context, mi *meshv1.MeshInstallation, st *t
 	if st.Source != meshv1.SourceGenerated || token == "" || token == ts.HandledRecoverRequest {
 		return nil, reconcileerr.Stalledf(meshv1.ReasonAnchorExpired,
 			"trust anchor %s expired at %s; meshed traffic can no longer be verified. Recover with `kubectl annotate mi %s %s=$(date +%%s) --overwrite` (generated anchors) or by providing a new anchor Secret; meshed pods are restarted and mTLS between them fails until both ends are restarted",
-			short(old), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339), mi.Name, meshv1.RecoverTrustAnnotation)
+			pki.ShortFingerprint(old), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339), mi.Name, meshv1.RecoverTrustAnnotation)
 	}
 	now := r.Clock.Now()
 	kp, err := r.Trust.ReplaceExpiredAnchor(ctx, mi)
@@ -264,7 +258,7 @@ func (r *Runner) recover(ctx context.Context, mi *meshv1.MeshInstallation, st *t
 	ts.LastRotation = &meshv1.RotationRecord{Trigger: meshv1.TriggerRecovery, OldAnchor: old, NewAnchor: pki.Fingerprint(kp.Cert),
 		StartedAt: metav1.NewTime(now), CompletedAt: metav1.NewTime(now)}
 	r.event(mi, "Warning", "TrustRecovered", "Recover", "Replaced expired anchor %s with %s and restarted %d meshed workloads",
-		short(old), short(pki.Fingerprint(kp.Cert)), len(restarted))
+		pki.ShortFingerprint(old), pki.ShortFingerprint(pki.Fingerprint(kp.Cert)), len(restarted))
 	return r.steady(ctx, mi, st)
 }
 

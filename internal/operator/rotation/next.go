@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/pki"
 )
 
 // Phase names a rotation phase as reported in status.
@@ -67,7 +69,7 @@ func Next(f Facts) Step {
 		return Step{Phase: PhasePromote, Action: ActionPromote, Message: "new anchor already active; finishing"}
 	case f.IssuerSignedBy == old && !sameSet(f.Bundle, both):
 		return Step{Phase: PhasePublish, Action: ActionPublishBundle, Bundle: both,
-			Message: fmt.Sprintf("publishing bundle {%s, %s}", short(old), short(next))}
+			Message: fmt.Sprintf("publishing bundle {%s, %s}", pki.ShortFingerprint(old), pki.ShortFingerprint(next))}
 	case f.IssuerSignedBy == old:
 		return f.await(PhaseAwaitBundle, func(p Proxy) bool { return containsAll(p.Anchors, both) },
 			Step{Phase: PhaseSwitchIssuer, Action: ActionSwitchIssuer, Message: "every proxy trusts both anchors; switching the issuer to the new anchor"},
@@ -75,7 +77,7 @@ func Next(f Facts) Step {
 	case f.IssuerSignedBy == next && contains(f.Bundle, old):
 		done := f.await(PhaseAwaitCerts, func(p Proxy) bool { return p.Issuer == f.Issuer },
 			Step{Phase: PhaseRetire, Action: ActionPublishBundle, Bundle: onlyNew,
-				Message: fmt.Sprintf("every proxy holds a certificate from the new issuer; retiring anchor %s", short(old))},
+				Message: fmt.Sprintf("every proxy holds a certificate from the new issuer; retiring anchor %s", pki.ShortFingerprint(old))},
 			"hold a certificate from the new issuer")
 		return done
 	case f.IssuerSignedBy == next:
@@ -84,7 +86,7 @@ func Next(f Facts) Step {
 			"trust only the new anchor")
 	}
 	return Step{Phase: PhaseSwitchIssuer, Action: ActionSwitchIssuer,
-		Message: fmt.Sprintf("issuer signed by an unexpected anchor %s; re-issuing from the new anchor", short(f.IssuerSignedBy))}
+		Message: fmt.Sprintf("issuer signed by an unexpected anchor %s; re-issuing from the new anchor", pki.ShortFingerprint(f.IssuerSignedBy))}
 }
 
 // await reports progress towards a convergence predicate; once every proxy
@@ -142,10 +144,3 @@ func containsAll(have, want []string) bool {
 }
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }
-
-func short(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	return fp
-}

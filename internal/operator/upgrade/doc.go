@@ -4,12 +4,11 @@
 //   - facts.go: what an upgrade step depends on (Facts, ControlPlane, Reading);
 //   - next.go: the pure decision, Next(facts) → Step, table-tested and
 //     checked by a crash-injection simulation (next_sim_test.go);
-//   - the apply side — gathering the facts from the cluster, reading gates,
-//     restarting and evicting, recording status — is in
-//     internal/operator/lifecycle/upgrade.go: it runs inside the lifecycle's
-//     pass, before the release machine (which version the control plane runs
-//     now) and after it (the step's restarts and status), on the same
-//     Reconciler's clients and probes.
+//   - apply.go: Runner, the apply side. Step gathers the facts from the
+//     cluster, reads a gate when Next asks for one, and returns the step;
+//     Apply carries out its restarts and evictions and records it. The
+//     lifecycle calls Step before the release machine (which version the
+//     control plane runs now) and Apply after it, in the same pass.
 //
 // Beside the machine, all pure except the Prometheus source: the version skew
 // policy (skew.go), the meshed workloads and the wave plan over them

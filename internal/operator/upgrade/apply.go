@@ -1,4 +1,4 @@
-package lifecycle
+package upgrade
 
 import (
 	"context"
@@ -9,69 +9,92 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
-	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
+	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
+	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
-	"github.com/meshkeeper/meshkeeper/internal/operator/upgrade"
 	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/workload"
-	"github.com/meshkeeper/meshkeeper/internal/pki"
 )
 
-// upgradeStep asks the upgrade machine where the installation stands: which
-// version the control plane must run now and what to do next. It reads the
-// gate only when the machine asks for a reading.
-func (r *Reconciler) upgradeStep(ctx context.Context, mi *meshv1.MeshInstallation) (upgrade.Step, error) {
+// ReleaseReader reads the control-plane Helm release (release.HelmClient).
+type ReleaseReader interface {
+	Get(ctx context.Context, namespace, name string) (*helm.Release, error)
+}
+
+// Runner is the apply side of the upgrade machine: it gathers Facts from the
+// cluster, asks Next, reads a gate when the step asks for one, and carries
+// the step's restarts and status out. The lifecycle calls Step before the
+// release machine (which version the control plane runs now) and Apply after
+// it.
+type Runner struct {
+	Client client.Client
+	// APIReader reads past the cache where a stale cache would pass a gate.
+	APIReader client.Reader
+	Releases  ReleaseReader
+	Proxies   proxymetrics.Reader
+	// Probe is the control-plane gate's identity and injector probe.
+	Probe    *probe.ControlPlane
+	Clock    clock.PassiveClock
+	Recorder events.EventRecorder
+}
+
+// Step asks the upgrade machine where the installation stands: which version
+// the control plane must run now and what to do next. It reads the gate only
+// when the machine asks for a reading.
+func (r *Runner) Step(ctx context.Context, mi *meshv1.MeshInstallation) (Step, error) {
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
-		return upgrade.Step{}, err
+		return Step{}, err
 	}
 	var rss appsv1.ReplicaSetList
 	if err := r.Client.List(ctx, &rss); err != nil {
-		return upgrade.Step{}, err
+		return Step{}, err
 	}
 	var pdbs policyv1.PodDisruptionBudgetList
 	if err := r.Client.List(ctx, &pdbs); err != nil {
-		return upgrade.Step{}, err
+		return Step{}, err
 	}
 	planned := plannedWorkloads(mi.Status.Upgrade)
 	probeNS := ""
-	if upgrade.GatesControlPlane(mi.Status.Upgrade) {
+	if GatesControlPlane(mi.Status.Upgrade) {
 		probeNS = probeNamespace(pods.Items, planned, mi.Spec.ControlPlane.Namespace)
 	}
 	cp, err := r.controlPlaneFacts(ctx, mi, probeNS)
 	if err != nil {
-		return upgrade.Step{}, err
+		return Step{}, err
 	}
 	unmeshed, err := r.unmeshedPods(ctx, pods.Items, planned)
 	if err != nil {
-		return upgrade.Step{}, err
+		return Step{}, err
 	}
-	workloads := upgrade.MeshedWorkloads(append(pods.Items, unmeshed...), rss.Items, planned)
+	workloads := MeshedWorkloads(append(pods.Items, unmeshed...), rss.Items, planned)
 	nsLabels, err := r.namespaceLabels(ctx, workloads)
 	if err != nil {
-		return upgrade.Step{}, err
+		return Step{}, err
 	}
-	facts := upgrade.Facts{
+	facts := Facts{
 		Now: r.Clock.Now(), Spec: mi.Spec, Upgrade: mi.Status.Upgrade, History: mi.Status.UpgradeHistory,
 		Supported: versions.Supported(), ProxyVersions: versions.ProxyVersions(), ControlPlane: cp,
 		Workloads: workloads, NamespaceLabels: nsLabels, PDBs: pdbs.Items,
 	}
-	step := upgrade.Next(facts)
+	step := Next(facts)
 	if step.NeedReading {
-		facts.Reading = r.readGate(ctx, mi, step, pods.Items, rss.Items)
-		step = upgrade.Next(facts)
+		facts.Reading = r.readGate(ctx, mi, step, pods.Items)
+		step = Next(facts)
 	}
 	return step, nil
 }
 
 // plannedWorkloads lists the workloads of an upgrade's plan while it runs.
 func plannedWorkloads(st *meshv1.UpgradeStatus) []string {
-	if !upgrade.InProgress(st) {
+	if !InProgress(st) {
 		return nil
 	}
 	var keys []string
@@ -85,11 +108,11 @@ func plannedWorkloads(st *meshv1.UpgradeStatus) []string {
 // namespaces of meshed and planned workloads: a pod created while the
 // injector failed open is invisible to the meshed-pod cache, yet the upgrade
 // must see it to replace it.
-func (r *Reconciler) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned []string) ([]corev1.Pod, error) {
+func (r *Runner) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned []string) ([]corev1.Pod, error) {
 	if len(planned) == 0 {
 		return nil, nil
 	}
-	namespaces := upgrade.Namespaces(planned)
+	namespaces := Namespaces(planned)
 	for _, p := range meshed {
 		if !slices.Contains(namespaces, p.Namespace) {
 			namespaces = append(namespaces, p.Namespace)
@@ -117,7 +140,7 @@ func probeNamespace(meshed []corev1.Pod, planned []string, controlPlane string) 
 	if len(planned) == 0 {
 		return ""
 	}
-	for _, ns := range upgrade.Namespaces(planned) {
+	for _, ns := range Namespaces(planned) {
 		if ns != controlPlane {
 			return ns
 		}
@@ -133,13 +156,13 @@ func probeNamespace(meshed []corev1.Pod, planned []string, controlPlane string) 
 // controlPlaneFacts observes the control-plane release and Deployments and,
 // while the upgrade gates on the control plane (probeNS set), whether
 // identity issues and the injector answers admission with its proxy.
-func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation, probeNS string) (upgrade.ControlPlane, error) {
-	rel, err := r.Installer.Helm.Get(ctx, mi.Spec.ControlPlane.Namespace, release.ReleaseName)
+func (r *Runner) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallation, probeNS string) (ControlPlane, error) {
+	rel, err := r.Releases.Get(ctx, mi.Spec.ControlPlane.Namespace, release.ReleaseName)
 	if err != nil || rel == nil {
-		return upgrade.ControlPlane{}, err
+		return ControlPlane{}, err
 	}
 	st := mi.Status.ControlPlane
-	cp := upgrade.ControlPlane{Version: mi.Status.InstalledVersion}
+	cp := ControlPlane{Version: mi.Status.InstalledVersion}
 	if rel.Status == helm.StatusDeployed {
 		cp.Version = rel.ChartVersion
 	} else if rel.LastDeployedRevision == 0 {
@@ -162,39 +185,15 @@ func (r *Reconciler) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInsta
 	if !cp.Ready && !cp.Failed {
 		cp.Problem = fmt.Sprintf("control-plane Deployments not available: %v", rd.NotReady)
 	}
-	if cp.Ready && probeNS != "" {
-		if err := r.probeControlPlane(ctx, mi, probeNS, versions.ProxyVersions()[cp.Version]); err != nil {
+	if cp.Ready && probeNS != "" && r.Probe != nil {
+		if err := r.Probe.Probe(ctx, mi, probeNS, versions.ProxyVersions()[cp.Version]); err != nil {
 			cp.Ready, cp.Problem = false, err.Error()
 		}
 	}
 	return cp, nil
 }
 
-// probeControlPlane is the rest of the control-plane gate: the identity
-// service issues a certificate that verifies to the published bundle, and the
-// injector answers admission with the wanted proxy.
-func (r *Reconciler) probeControlPlane(ctx context.Context, mi *meshv1.MeshInstallation, probeNS, wantProxy string) error {
-	cpNS := mi.Spec.ControlPlane.Namespace
-	if r.Identity != nil {
-		var cm corev1.ConfigMap
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cpNS, Name: contract.TrustRootsConfigMap}, &cm); err != nil {
-			return fmt.Errorf("trust bundle: %w", err)
-		}
-		roots, err := pki.ParseCertificates([]byte(cm.Data[contract.TrustRootsKey]))
-		if err != nil {
-			return fmt.Errorf("trust bundle: %w", err)
-		}
-		if err := r.Identity.Probe(ctx, cpNS, mi.Spec.Trust.TrustDomain, roots); err != nil {
-			return err
-		}
-	}
-	if r.Injector != nil {
-		return r.Injector.Probe(ctx, probeNS, wantProxy)
-	}
-	return nil
-}
-
-func (r *Reconciler) namespaceLabels(ctx context.Context, workloads []upgrade.Workload) (map[string]map[string]string, error) {
+func (r *Runner) namespaceLabels(ctx context.Context, workloads []Workload) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for _, w := range workloads {
 		if _, ok := out[w.Namespace]; ok {
@@ -210,21 +209,21 @@ func (r *Reconciler) namespaceLabels(ctx context.Context, workloads []upgrade.Wo
 }
 
 // readGate reads the gate source over the workloads a step asked about.
-func (r *Reconciler) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step upgrade.Step, pods []corev1.Pod, rss []appsv1.ReplicaSet) upgrade.Reading {
+func (r *Runner) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step Step, pods []corev1.Pod) Reading {
 	gate := &meshv1.GateSpec{}
 	if mi.Spec.Upgrade != nil && mi.Spec.Upgrade.Gate != nil {
 		gate = mi.Spec.Upgrade.Gate
 	}
 	if gate.Source == meshv1.GateSourcePrometheus && gate.Prometheus != nil {
-		src, err := upgrade.NewPrometheusSource(gate.Prometheus, nil)
+		src, err := NewPrometheusSource(gate.Prometheus, nil)
 		if err != nil {
-			return upgrade.Reading{Err: err}
+			return Reading{Err: err}
 		}
-		m, err := src.Measure(ctx, upgrade.Namespaces(step.ReadScope), step.ReadWindow, r.Clock.Now())
+		m, err := src.Measure(ctx, Namespaces(step.ReadScope), step.ReadWindow, r.Clock.Now())
 		if err != nil {
-			return upgrade.Reading{Err: err}
+			return Reading{Err: err}
 		}
-		return upgrade.Reading{Window: &m}
+		return Reading{Window: &m}
 	}
 	inScope := map[string]bool{}
 	for _, k := range step.ReadScope {
@@ -238,42 +237,24 @@ func (r *Reconciler) readGate(ctx context.Context, mi *meshv1.MeshInstallation, 
 			scoped = append(scoped, *p)
 		}
 	}
-	traffic, err := upgrade.SumReports(r.Proxies.Scrape(ctx, scoped))
+	traffic, err := SumReports(r.Proxies.Scrape(ctx, scoped))
 	if err != nil {
-		return upgrade.Reading{Err: err}
+		return Reading{Err: err}
 	}
-	return upgrade.Reading{Counters: &traffic}
+	return Reading{Counters: &traffic}
 }
 
-// applyUpgrade performs the step's restarts, then records it in status and
-// events. Restarting before the status write is what makes a crash repeat an
+// Apply performs the step's restarts, then records it in status and events.
+// Restarting before the status write is what makes a crash repeat an
 // idempotent restart instead of losing it.
-func (r *Reconciler) applyUpgrade(ctx context.Context, mi *meshv1.MeshInstallation, step upgrade.Step) error {
-	if step.Action == upgrade.ActionRestartWorkloads {
-		for _, key := range step.Restart {
-			if err := workload.Restart(ctx, r.Client, key, step.RestartAt); err != nil {
-				return err
-			}
-		}
-		if len(step.Restart) > 0 {
-			r.event(mi, "Normal", "WorkloadsRestarted", "Restart", "Restarted %v onto the %s proxy", step.Restart, upgradeTarget(step))
-		}
-		var evicted []string
-		for _, pod := range step.Evict {
-			gone, err := workload.Evict(ctx, r.Client, pod)
-			if err != nil {
-				return err
-			}
-			if gone {
-				evicted = append(evicted, pod)
-			}
-		}
-		if len(evicted) > 0 {
-			r.event(mi, "Warning", "PodsEvicted", "Evict", "Evicted %v: restarted off the %s proxy (the injector did not answer, or an old one did)", evicted, upgradeTarget(step))
+func (r *Runner) Apply(ctx context.Context, mi *meshv1.MeshInstallation, step Step) error {
+	if step.Action == ActionRestartWorkloads {
+		if err := r.restart(ctx, mi, step); err != nil {
+			return err
 		}
 	}
 	before := mi.Status.Upgrade
-	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History
+	r.Record(mi, step)
 	if now := step.Upgrade; now != nil && (before == nil || before.Phase != now.Phase || before.CurrentWave != now.CurrentWave || before.Step != now.Step) {
 		r.event(mi, "Normal", "Upgrade"+now.Phase, string(step.Action), "%s", step.Message)
 	}
@@ -287,28 +268,50 @@ func (r *Reconciler) applyUpgrade(ctx context.Context, mi *meshv1.MeshInstallati
 	return nil
 }
 
-func upgradeTarget(step upgrade.Step) string {
+// Record writes the step's upgrade standing and history into status, and
+// acts on nothing (a paused installation records only).
+func (r *Runner) Record(mi *meshv1.MeshInstallation, step Step) {
+	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History
+}
+
+func (r *Runner) restart(ctx context.Context, mi *meshv1.MeshInstallation, step Step) error {
+	for _, key := range step.Restart {
+		if err := workload.Restart(ctx, r.Client, key, step.RestartAt); err != nil {
+			return err
+		}
+	}
+	if len(step.Restart) > 0 {
+		r.event(mi, "Normal", "WorkloadsRestarted", "Restart", "Restarted %v onto the %s proxy", step.Restart, restartTarget(step))
+	}
+	var evicted []string
+	for _, pod := range step.Evict {
+		gone, err := workload.Evict(ctx, r.Client, pod)
+		if err != nil {
+			return err
+		}
+		if gone {
+			evicted = append(evicted, pod)
+		}
+	}
+	if len(evicted) > 0 {
+		r.event(mi, "Warning", "PodsEvicted", "Evict", "Evicted %v: restarted off the %s proxy (the injector did not answer, or an old one did)", evicted, restartTarget(step))
+	}
+	return nil
+}
+
+// restartTarget is the version the step's restarts move proxies onto.
+func restartTarget(step Step) string {
 	if step.Upgrade == nil {
 		return ""
 	}
-	if step.Upgrade.Phase == upgrade.PhaseRollingBack {
+	if step.Upgrade.Phase == PhaseRollingBack {
 		return step.Upgrade.From
 	}
 	return step.Upgrade.To
 }
 
-// Paused records a halted upgrade while spec.paused stops everything else:
-// the machine clears the step clock, so the pause never eats a deadline. It
-// acts on nothing.
-func (r *Reconciler) Paused(ctx context.Context, mi *meshv1.MeshInstallation) error {
-	setConditions(mi, conditions.Observation{Generation: mi.Generation, Paused: true, Previous: mi.Status.Conditions})
-	if mi.Status.Upgrade == nil {
-		return nil
+func (r *Runner) event(mi *meshv1.MeshInstallation, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(mi, nil, eventType, reason, action, note, args...)
 	}
-	step, err := r.upgradeStep(ctx, mi)
-	if err != nil {
-		return err
-	}
-	mi.Status.Upgrade, mi.Status.UpgradeHistory = step.Upgrade, step.History
-	return nil
 }

@@ -1,0 +1,24 @@
+package lifecycle
+
+import (
+	"context"
+
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
+)
+
+// Paused records a halted upgrade while spec.paused stops everything else:
+// the machine clears the step clock, so the pause never eats a deadline. It
+// acts on nothing.
+func (r *Reconciler) Paused(ctx context.Context, mi *meshv1.MeshInstallation) error {
+	setConditions(mi, conditions.Observation{Generation: mi.Generation, Paused: true, Previous: mi.Status.Conditions})
+	if mi.Status.Upgrade == nil {
+		return nil
+	}
+	step, err := r.Upgrade.Step(ctx, mi)
+	if err != nil {
+		return err
+	}
+	r.Upgrade.Record(mi, step)
+	return nil
+}
