@@ -49,7 +49,7 @@ func TestDiscoveryAdvertisesTheIssuerInUse(t *testing.T) {
 	issuers := identity.NewIssuerWatcher(client, identity.WatchConfig{Namespace: ns, IssuerSecret: contract.IssuerSecret,
 		TrustRootsConfigMap: contract.TrustRootsConfigMap, Logger: quiet})
 	snapshots := discovery.NewBroadcaster()
-	if _, err := snapshots.Publish(contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{"10.0.0.1": {Name: "web"}}}); err != nil {
+	if _, err := snapshots.Publish(contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{"10.0.0.1": {Identity: "spiffe://cluster.local/ns/a/sa/web"}}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -69,7 +69,7 @@ func TestDiscoveryAdvertisesTheIssuerInUse(t *testing.T) {
 	}
 	advertised(fingerprint(oldPKI))
 	first := snapshots.Latest().Snapshot
-	if first.Revision != 2 || first.Pods["10.0.0.1"].Name != "web" {
+	if first.Revision != 2 || first.Pods["10.0.0.1"].Identity != "spiffe://cluster.local/ns/a/sa/web" {
 		t.Fatalf("issuer snapshot %+v: want revision 2 keeping the table", first)
 	}
 
@@ -87,7 +87,7 @@ func TestDiscoveryAdvertisesTheIssuerInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	advertised(fingerprint(newPKI))
-	if got := snapshots.Latest().Snapshot; got.Revision != first.Revision+1 || got.Pods["10.0.0.1"].Name != "web" {
+	if got := snapshots.Latest().Snapshot; got.Revision != first.Revision+1 || got.Pods["10.0.0.1"].Identity != "spiffe://cluster.local/ns/a/sa/web" {
 		t.Fatalf("snapshot after adoption %+v", got)
 	}
 }

@@ -18,11 +18,13 @@ type DiscoverySnapshot struct {
 	Issuer string `json:"issuer,omitempty"`
 }
 
-// MeshedPod is a pod whose proxy accepts mesh mTLS.
+// MeshedPod is a pod whose proxy accepts mesh mTLS. It carries only what a
+// proxy needs to dial the pod and label its metrics: no pod name, labels or
+// anything else a caller could use to map the cluster beyond the addresses
+// it can already reach.
 type MeshedPod struct {
 	Identity  string `json:"identity"`
 	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
 	MTLSMode  string `json:"mtlsMode"`
 	// OpaquePorts is the pod's resolved opaque-ports list (PortRanges form),
 	// for clients that reach the pod by its IP; nil when it is

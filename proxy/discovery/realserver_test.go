@@ -31,7 +31,7 @@ func TestAgainstRealDiscoveryService(t *testing.T) {
 	}
 	const podIP, id = "198.18.10.7", "spiffe://cluster.local/ns/app/sa/web"
 	snap := func(rev uint64, ip string) contract.DiscoverySnapshot {
-		return contract.DiscoverySnapshot{Revision: rev, Pods: map[string]contract.MeshedPod{ip: {Identity: id, Namespace: "app", Name: "web-0"}},
+		return contract.DiscoverySnapshot{Revision: rev, Pods: map[string]contract.MeshedPod{ip: {Identity: id, Namespace: "app"}},
 			Services: map[string]contract.ServiceTarget{}}
 	}
 	if _, err := b.Publish(snap(1, podIP)); err != nil {

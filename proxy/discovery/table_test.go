@@ -17,8 +17,8 @@ func TestResolve(t *testing.T) {
 	s.Set(contract.DiscoverySnapshot{
 		Revision: 7,
 		Pods: map[string]contract.MeshedPod{
-			"198.18.10.4": {Identity: "spiffe://td/ns/a/sa/web", Namespace: "a", Name: "web-1"},
-			"198.18.10.5": {Identity: "spiffe://td/ns/b/sa/smtp", Namespace: "b", Name: "smtp-1", OpaquePorts: ptr("2525,9000-9001")},
+			"198.18.10.4": {Identity: "spiffe://td/ns/a/sa/web", Namespace: "a"},
+			"198.18.10.5": {Identity: "spiffe://td/ns/b/sa/smtp", Namespace: "b", OpaquePorts: ptr("2525,9000-9001")},
 		},
 		Services: map[string]contract.ServiceTarget{
 			"198.19.0.5:80": {Namespace: "a", Name: "web", Endpoints: []contract.Endpoint{

@@ -74,7 +74,7 @@ func serveAuthenticated(t *testing.T, auth Authenticator, perIP int) *httptest.S
 	t.Helper()
 	b := NewBroadcaster()
 	if _, err := b.Publish(contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{
-		"198.18.10.5": {Identity: "spiffe://cluster.local/ns/shop/sa/web", Namespace: "shop", Name: "web-0"}}}); err != nil {
+		"198.18.10.5": {Identity: "spiffe://cluster.local/ns/shop/sa/web", Namespace: "shop"}}}); err != nil {
 		t.Fatal(err)
 	}
 	h, err := NewStreamHandler(b, StreamConfig{Auth: auth, Logger: quiet, MaxWatchersPerIP: perIP})

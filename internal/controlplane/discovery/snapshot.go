@@ -44,7 +44,6 @@ func meshedPods(in Inputs, nsAnnotations map[string]map[string]string) map[strin
 		meshed := contract.MeshedPod{
 			Identity:  contract.SPIFFEID(in.TrustDomain, pod.Namespace, sa),
 			Namespace: pod.Namespace,
-			Name:      pod.Name,
 			MTLSMode:  contract.ResolveMTLSMode(pod.Annotations, nsAnnotations[pod.Namespace], in.DefaultMTLSMode),
 		}
 		if ports := contract.ResolveOpaquePorts(pod.Annotations, nsAnnotations[pod.Namespace]).String(); ports != contract.DefaultOpaquePorts {

@@ -77,7 +77,7 @@ func TestBuildSnapshotPods(t *testing.T) {
 		{
 			name: "meshed running pod gets SA identity and default mode",
 			in:   Inputs{Pods: []*corev1.Pod{pod("shop", "web", "10.0.0.1")}},
-			want: map[string]contract.MeshedPod{"10.0.0.1": {Identity: "spiffe://cluster.local/ns/shop/sa/web-sa", Namespace: "shop", Name: "web", MTLSMode: contract.MTLSPermissive}},
+			want: map[string]contract.MeshedPod{"10.0.0.1": {Identity: "spiffe://cluster.local/ns/shop/sa/web-sa", Namespace: "shop", MTLSMode: contract.MTLSPermissive}},
 		},
 		{
 			name: "unmeshed, pending and hostNetwork pods are left out",
@@ -89,7 +89,7 @@ func TestBuildSnapshotPods(t *testing.T) {
 		{
 			name: "proxy container alone marks a pod meshed; empty SA is default",
 			in:   Inputs{Pods: []*corev1.Pod{pod("shop", "d", "10.0.0.4", sidecarOnly, func(p *corev1.Pod) { p.Spec.ServiceAccountName = "" })}},
-			want: map[string]contract.MeshedPod{"10.0.0.4": {Identity: "spiffe://cluster.local/ns/shop/sa/default", Namespace: "shop", Name: "d", MTLSMode: contract.MTLSPermissive}},
+			want: map[string]contract.MeshedPod{"10.0.0.4": {Identity: "spiffe://cluster.local/ns/shop/sa/default", Namespace: "shop", MTLSMode: contract.MTLSPermissive}},
 		},
 		{
 			name: "namespace annotation sets mode, pod annotation overrides it",
@@ -98,8 +98,8 @@ func TestBuildSnapshotPods(t *testing.T) {
 				pod("secure", "f", "10.0.0.6", annotate(contract.MTLSModeKey, contract.MTLSPermissive)),
 			}},
 			want: map[string]contract.MeshedPod{
-				"10.0.0.5": {Identity: "spiffe://cluster.local/ns/secure/sa/e-sa", Namespace: "secure", Name: "e", MTLSMode: contract.MTLSStrict},
-				"10.0.0.6": {Identity: "spiffe://cluster.local/ns/secure/sa/f-sa", Namespace: "secure", Name: "f", MTLSMode: contract.MTLSPermissive},
+				"10.0.0.5": {Identity: "spiffe://cluster.local/ns/secure/sa/e-sa", Namespace: "secure", MTLSMode: contract.MTLSStrict},
+				"10.0.0.6": {Identity: "spiffe://cluster.local/ns/secure/sa/f-sa", Namespace: "secure", MTLSMode: contract.MTLSPermissive},
 			},
 		},
 	} {

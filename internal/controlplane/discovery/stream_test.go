@@ -151,7 +151,7 @@ func TestWatcherStreamsSnapshotsToManyWatchers(t *testing.T) {
 	for i := range streams {
 		streams[i] = openStream(t, srv)
 		first := streams[i].next(t)
-		want := contract.MeshedPod{Identity: "spiffe://cluster.local/ns/shop/sa/web-sa", Namespace: "shop", Name: "web", MTLSMode: contract.MTLSStrict}
+		want := contract.MeshedPod{Identity: "spiffe://cluster.local/ns/shop/sa/web-sa", Namespace: "shop", MTLSMode: contract.MTLSStrict}
 		if first.Pods["10.0.0.1"] != want {
 			t.Fatalf("watcher %d first snapshot pods = %v", i, first.Pods)
 		}
@@ -191,14 +191,14 @@ func TestWatcherStreamsSnapshotsToManyWatchers(t *testing.T) {
 
 func TestBroadcasterSkipsUnchangedSnapshots(t *testing.T) {
 	b := NewBroadcaster()
-	snap := contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{"10.0.0.1": {Name: "a"}}}
+	snap := contract.DiscoverySnapshot{Pods: map[string]contract.MeshedPod{"10.0.0.1": {Identity: "spiffe://td/ns/a/sa/a"}}}
 	if changed, _ := b.Publish(snap); !changed {
 		t.Fatal("first publish must change")
 	}
 	if changed, _ := b.Publish(snap); changed {
 		t.Fatal("identical publish must not change")
 	}
-	snap.Pods = map[string]contract.MeshedPod{"10.0.0.1": {Name: "b"}}
+	snap.Pods = map[string]contract.MeshedPod{"10.0.0.1": {Identity: "spiffe://td/ns/a/sa/b"}}
 	if changed, _ := b.Publish(snap); !changed || b.Latest().Snapshot.Revision != 2 {
 		t.Fatalf("changed publish: revision %d", b.Latest().Snapshot.Revision)
 	}
@@ -241,7 +241,7 @@ func BenchmarkPublishToWatchers(b *testing.B) {
 	// Two snapshots differing in one pod, published alternately, so every
 	// publish is a real change.
 	snaps := [2]contract.DiscoverySnapshot{BuildSnapshot(benchmarkInputs()), BuildSnapshot(benchmarkInputs())}
-	snaps[1].Pods["10.250.0.1"] = contract.MeshedPod{Name: "extra"}
+	snaps[1].Pods["10.250.0.1"] = contract.MeshedPod{Identity: "spiffe://td/ns/x/sa/extra"}
 	bc := NewBroadcaster()
 	const watchers = 200
 	var wg sync.WaitGroup
@@ -276,7 +276,7 @@ func TestBroadcasterAdvertisesIssuer(t *testing.T) {
 	if published, _ := b.SetIssuer("aa"); published {
 		t.Fatal("published before any snapshot")
 	}
-	pods := map[string]contract.MeshedPod{"10.0.0.1": {Name: "a"}}
+	pods := map[string]contract.MeshedPod{"10.0.0.1": {Identity: "spiffe://td/ns/a/sa/a"}}
 	if _, err := b.Publish(contract.DiscoverySnapshot{Pods: pods}); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestBroadcasterAdvertisesIssuer(t *testing.T) {
 	if published, err := b.SetIssuer("bb"); !published || err != nil {
 		t.Fatalf("changed issuer: published %v, %v", published, err)
 	}
-	if got := b.Latest().Snapshot; got.Issuer != "bb" || got.Revision != 2 || got.Pods["10.0.0.1"].Name != "a" {
+	if got := b.Latest().Snapshot; got.Issuer != "bb" || got.Revision != 2 || got.Pods["10.0.0.1"].Identity != "spiffe://td/ns/a/sa/a" {
 		t.Fatalf("issuer snapshot %+v", got)
 	}
 	// Later table snapshots keep the issuer; an unchanged table is still skipped.
