@@ -45,6 +45,9 @@ func TestMesh(t *testing.T) {
 	if !t.Run("UnmeshedPodsRestarted", func(t *testing.T) { testUnmeshedPodsRestarted(t, cs, dyn, name) }) {
 		return
 	}
+	if !t.Run("DiscoveryRefusesStrangers", func(t *testing.T) { testDiscoveryRefusesStrangers(t, cs) }) {
+		return
+	}
 	if !t.Run("ProxyPortsRefuseLoops", func(t *testing.T) { testProxyPortsRefuseLoops(t, cs) }) {
 		return
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,22 +16,27 @@ import (
 	"github.com/meshkeeper/meshkeeper/test/apps/load"
 )
 
-// getOnce retries a GET until it answers 2xx or the timeout passes; DNS and
-// Services may need a moment after a pod starts.
+// getOnce retries a GET until it answers 2xx (or -want-status) or the
+// timeout passes; DNS and Services may need a moment after a pod starts.
 func getOnce(args []string) error {
 	fs := flag.NewFlagSet("get", flag.ExitOnError)
 	url := fs.String("url", "", "URL to GET")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after")
+	insecure := fs.Bool("insecure", false, "accept any server certificate (https), presenting none")
+	wantStatus := fs.Int("want-status", 0, "succeed on this status instead of 2xx")
 	_ = fs.Parse(args)
 	deadline := time.Now().Add(*timeout)
 	client := &http.Client{Timeout: 5 * time.Second}
+	if *insecure {
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // a test client probing refusal
+	}
 	var last error
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(*url)
 		if err == nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
+			if (*wantStatus == 0 && resp.StatusCode/100 == 2) || resp.StatusCode == *wantStatus {
 				fmt.Printf("%s", b)
 				return nil
 			}
