@@ -20,7 +20,7 @@ BENCH_PROXY_ARGS ?= -rates 1000,2000 -duration 10s -warmup 2s -rounds 5
 bench-proxy: ## Loopback latency/CPU/RSS of the proxy pair vs direct and vs HAProxy mTLS; figures in bin/bench-proxy.md.
 	@mkdir -p $(BIN_DIR)
 	cd proxy/bench && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/benchproxy ./cmd/benchproxy
-	@command -v haproxy >/dev/null || echo "haproxy not installed (apt-get install haproxy): comparison skipped"
+	bash test/tools/ensure-deb.sh haproxy haproxy
 	$(BIN_DIR)/benchproxy $(BENCH_PROXY_ARGS) -out $(BIN_DIR)/bench-proxy.md
 
 BENCH_SLOWHEADERS_ARGS ?= -conns 500 -duration 30s -rate 200
@@ -36,5 +36,6 @@ bench-proxy-destinations: ## Heap and series of one proxy with 1 vs 50 outbound 
 	$(GO) test -run '^$$' -bench FiftyDestinations -benchtime 1x -count 3 ./proxy/sidecar/ | tee $(BIN_DIR)/bench-destinations.txt
 
 .PHONY: check-proxy-metrics
-check-proxy-metrics: ## promtool check metrics on proxies' /metrics after gRPC, websocket and HTTP traffic (apt-get install prometheus).
+check-proxy-metrics: ## promtool check metrics on proxies' /metrics after gRPC, websocket and HTTP traffic (installs prometheus when promtool is missing).
+	bash test/tools/ensure-deb.sh promtool prometheus
 	MESHKEEPER_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run TestPromtoolAcceptsMetrics -v ./proxy/sidecar/
