@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
@@ -171,6 +172,35 @@ func (m *Manager) afterAction(cfg *action.Configuration, verb, name string, actE
 	return rel, nil
 }
 
+// begin validates a request and reads the release's latest revision (nil
+// when there is none): the common start of Install and Upgrade.
+func (m *Manager) begin(verb string, req InstallRequest) (*action.Configuration, *Release, error) {
+	if err := req.validate(); err != nil {
+		return nil, nil, fmt.Errorf("helm %s: %w", verb, err)
+	}
+	cfg, err := m.actionConfig(req.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	current, err := m.get(cfg, req.ReleaseName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, current, nil
+}
+
+// prepare renders the request's chart for the revision in opts through the
+// owner post-renderer and checks it (preflight) before anything is recorded.
+func (m *Manager) prepare(cfg *action.Configuration, verb string, req InstallRequest, opts chartutil.ReleaseOptions) (*chart.Chart, ownerPostRenderer, error) {
+	ch := req.Chart.helmChart()
+	post := ownerPostRenderer{owner: req.Owner}
+	opts.Name, opts.Namespace = req.ReleaseName, req.Namespace
+	if err := m.preflight(cfg, ch, req.Values, opts, post); err != nil {
+		return nil, post, fmt.Errorf("helm %s %s/%s: %w", verb, req.Namespace, req.ReleaseName, err)
+	}
+	return ch, post, nil
+}
+
 // Install installs a release. It re-does in place (Helm's Replace) a release
 // whose latest revision is failed or uninstalled, e.g. a failed first install.
 // It does not wait for resources to become ready (hooks only, with the
@@ -181,14 +211,7 @@ func (m *Manager) afterAction(cfg *action.Configuration, verb, name string, actE
 // error after the release record was created, the returned Release is the
 // recorded (failed) revision.
 func (m *Manager) Install(ctx context.Context, req InstallRequest) (*Release, error) {
-	if err := req.validate(); err != nil {
-		return nil, fmt.Errorf("helm install: %w", err)
-	}
-	cfg, err := m.actionConfig(req.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	current, err := m.get(cfg, req.ReleaseName)
+	cfg, current, err := m.begin("install", req)
 	if err != nil {
 		return nil, err
 	}
@@ -205,13 +228,9 @@ func (m *Manager) Install(ctx context.Context, req InstallRequest) (*Release, er
 		revision = current.Revision + 1
 	}
 
-	ch := req.Chart.helmChart()
-	post := ownerPostRenderer{owner: req.Owner}
-	opts := chartutil.ReleaseOptions{
-		Name: req.ReleaseName, Namespace: req.Namespace, Revision: revision, IsInstall: true,
-	}
-	if err := m.preflight(cfg, ch, req.Values, opts, post); err != nil {
-		return nil, fmt.Errorf("helm install %s/%s: %w", req.Namespace, req.ReleaseName, err)
+	ch, post, err := m.prepare(cfg, "install", req, chartutil.ReleaseOptions{Revision: revision, IsInstall: true})
+	if err != nil {
+		return nil, err
 	}
 
 	act := action.NewInstall(cfg)
@@ -236,14 +255,7 @@ func (m *Manager) Install(ctx context.Context, req InstallRequest) (*Release, er
 // anything else is transient. On an error after the new revision was
 // recorded, the returned Release is that (failed) revision.
 func (m *Manager) Upgrade(ctx context.Context, req InstallRequest) (*Release, error) {
-	if err := req.validate(); err != nil {
-		return nil, fmt.Errorf("helm upgrade: %w", err)
-	}
-	cfg, err := m.actionConfig(req.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	current, err := m.get(cfg, req.ReleaseName)
+	cfg, current, err := m.begin("upgrade", req)
 	if err != nil {
 		return nil, err
 	}
@@ -255,13 +267,9 @@ func (m *Manager) Upgrade(ctx context.Context, req InstallRequest) (*Release, er
 			req.Namespace, req.ReleaseName, ErrPending, current.Revision, current.Status)
 	}
 
-	ch := req.Chart.helmChart()
-	post := ownerPostRenderer{owner: req.Owner}
-	opts := chartutil.ReleaseOptions{
-		Name: req.ReleaseName, Namespace: req.Namespace, Revision: current.Revision + 1, IsUpgrade: true,
-	}
-	if err := m.preflight(cfg, ch, req.Values, opts, post); err != nil {
-		return nil, fmt.Errorf("helm upgrade %s/%s: %w", req.Namespace, req.ReleaseName, err)
+	ch, post, err := m.prepare(cfg, "upgrade", req, chartutil.ReleaseOptions{Revision: current.Revision + 1, IsUpgrade: true})
+	if err != nil {
+		return nil, err
 	}
 
 	act := action.NewUpgrade(cfg)
