@@ -211,10 +211,14 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 		recheck = step.RecheckAfter
 	case ActionPromote:
 		if st.Next != nil {
-			if err := r.Trust.Promote(ctx, mi, st.Next); err != nil {
+			st.Active = st.Next
+		}
+		// A user anchor already in effect still gets the generated anchors
+		// left from before removed.
+		if st.Next != nil || st.Source == meshv1.SourceUserProvided {
+			if err := r.Trust.Promote(ctx, mi, st.Active); err != nil {
 				return nil, err
 			}
-			st.Active = st.Next
 		}
 		ts.LastRotation = &meshv1.RotationRecord{Trigger: rot.Trigger, OldAnchor: rot.OldAnchor, NewAnchor: rot.NewAnchor,
 			StartedAt: rot.StartedAt, CompletedAt: metav1.NewTime(now)}
