@@ -107,3 +107,14 @@ func (s *simulatedProxies) observe(ctx context.Context, namespace, version strin
 	}
 	return rep
 }
+
+// issuers returns the issuer each pod's proxy last reported ("" when never scraped).
+func (s *simulatedProxies) issuers(pods []types.NamespacedName) map[types.NamespacedName]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[types.NamespacedName]string{}
+	for _, p := range pods {
+		out[p] = s.last[p].Issuer
+	}
+	return out
+}

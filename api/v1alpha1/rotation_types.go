@@ -18,6 +18,11 @@ const (
 	TriggerRequested         = "Requested"
 	TriggerUserAnchorChanged = "UserAnchorChanged"
 	TriggerRecovery          = "Recovery"
+	// TriggerAnchorSourceChanged: spec.trust.anchorSecretRef was set or removed.
+	TriggerAnchorSourceChanged = "AnchorSourceChanged"
+	// TriggerAnchorLost: the generated anchor Secret was deleted; its
+	// certificate survives in the published bundle.
+	TriggerAnchorLost = "AnchorLost"
 )
 
 // RotationSpec tunes anchor rotations.
@@ -41,7 +46,8 @@ type RotationSpec struct {
 type RotationStatus struct {
 	// Phase: Generate, Publish, AwaitBundle, SwitchIssuer, AwaitCertificates, Retire, AwaitRetire, Promote.
 	Phase string `json:"phase"`
-	// Trigger: Scheduled, Requested, UserAnchorChanged or Recovery.
+	// Trigger: Scheduled, Requested, UserAnchorChanged, AnchorSourceChanged,
+	// AnchorLost or Recovery.
 	Trigger string `json:"trigger"`
 	// OldAnchor and NewAnchor are SHA-256 fingerprints.
 	OldAnchor string `json:"oldAnchor"`

@@ -222,7 +222,10 @@ func (r *Reconciler) Finalize(ctx context.Context, mi *meshv1.MeshInstallation) 
 func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, st *trust.State, obs *conditions.Observation) {
 	now := r.Clock.Now()
 	mi.Status.Trust.Anchor = certStatus(st.Active, st.Source)
-	mi.Status.Trust.Issuer = certStatus(st.Issuer, meshv1.SourceGenerated)
+	mi.Status.Trust.Issuer = nil
+	if st.Issuer != nil { // missing mid-rotation until it can be re-issued safely
+		mi.Status.Trust.Issuer = certStatus(st.Issuer, meshv1.SourceGenerated)
+	}
 	mi.Status.Trust.BundleFingerprints = nil
 	for _, c := range st.Bundle {
 		mi.Status.Trust.BundleFingerprints = append(mi.Status.Trust.BundleFingerprints, pki.Fingerprint(c))
@@ -240,6 +243,11 @@ func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, st *trust.State, o
 		obs.TrustMessage = fmt.Sprintf("user-provided trust anchor %s expires at %s; replace the Secret's anchor to rotate it without downtime",
 			pki.ShortFingerprint(pki.Fingerprint(st.Active.Cert)), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339))
 		r.event(mi, "Warning", meshv1.ReasonAnchorExpiring, "Check", "%s", obs.TrustMessage)
+		return
+	}
+	if st.Issuer == nil {
+		obs.TrustReady, obs.TrustReason = false, meshv1.ReasonTrustPending
+		obs.TrustMessage = fmt.Sprintf("anchor %s (%s) in effect; no identity issuer yet", pki.ShortFingerprint(pki.Fingerprint(st.Active.Cert)), st.Source)
 		return
 	}
 	obs.TrustReady, obs.TrustReason = true, meshv1.ReasonReady

@@ -224,3 +224,36 @@ func TestLifecycleFailedInstallIsCountedAndRetried(t *testing.T) {
 		t.Fatalf("release %+v, want revision 2 deployed", rel)
 	}
 }
+
+// A rotation started while the issuer Secret is missing: the pass reports
+// (no nil issuer dereferenced), re-issues the issuer from the old anchor,
+// which every proxy still trusts, and the rotation then completes.
+func TestLifecycleRotationStartedWithoutAnIssuer(t *testing.T) {
+	f := newLifecycleFixture(t)
+	if _, err := f.run(); err != nil {
+		t.Fatal(err)
+	}
+	old := f.mi.Status.Trust.Anchor.Fingerprint
+	if err := f.c.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "meshkeeper-system", Name: trust.IssuerSecret}}); err != nil {
+		t.Fatal(err)
+	}
+	f.mi.Annotations = map[string]string{meshv1.RotateAnchorAnnotation: "1"}
+	if _, err := f.run(); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.mi.Status.Trust.Rotation; r == nil || f.mi.Status.Trust.Issuer == nil {
+		t.Fatalf("rotation %+v, issuer %+v", r, f.mi.Status.Trust.Issuer)
+	}
+	var s corev1.Secret
+	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: "meshkeeper-system", Name: trust.IssuerSecret}, &s); err != nil {
+		t.Fatalf("issuer not re-issued: %v", err)
+	}
+	for i := 0; i < 10 && f.mi.Status.Trust.Rotation != nil; i++ {
+		if _, err := f.run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last := f.mi.Status.Trust.LastRotation; last == nil || last.OldAnchor != old || f.mi.Status.Trust.Anchor.Fingerprint != last.NewAnchor {
+		t.Fatalf("rotation did not complete: last %+v, anchor %+v", last, f.mi.Status.Trust.Anchor)
+	}
+}

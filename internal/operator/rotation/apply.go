@@ -54,10 +54,20 @@ func (r *Runner) Reconcile(ctx context.Context, mi *meshv1.MeshInstallation) (*O
 		r.event(mi, "Normal", "AnchorGenerated", "Generate", "Generated trust anchor %s valid until %s",
 			pki.Fingerprint(st.Active.Cert), st.Active.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
+	if st.Note != "" {
+		r.event(mi, "Warning", "AnchorChanged", "Rotate", "%s", st.Note)
+	}
 	if st.ActiveExpired {
 		return r.recover(ctx, mi, st)
 	}
 	ts := &mi.Status.Trust
+	if st.Next == nil && ts.Rotation != nil && st.Source == meshv1.SourceUserProvided && ts.Rotation.NewAnchor != pki.Fingerprint(st.Active.Cert) {
+		// The user put the anchor in effect back before the issuer moved:
+		// nothing chains to the abandoned target, so the bundle may drop it.
+		r.event(mi, "Normal", "RotationCancelled", "Rotate", "Trust rotation %s → %s cancelled: the user-provided anchor is %s again",
+			pki.ShortFingerprint(ts.Rotation.OldAnchor), pki.ShortFingerprint(ts.Rotation.NewAnchor), pki.ShortFingerprint(pki.Fingerprint(st.Active.Cert)))
+		ts.Rotation = nil
+	}
 	if st.Next == nil && ts.Rotation == nil {
 		if trigger, token := r.due(mi, st); trigger != "" {
 			r.start(mi, st, trigger, token)
@@ -138,15 +148,15 @@ func (r *Runner) keepIssuer(ctx context.Context, mi *meshv1.MeshInstallation, st
 func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *trust.State) (*Outcome, error) {
 	now := r.Clock.Now()
 	ts := &mi.Status.Trust
-	if ts.Rotation == nil { // a replaced user anchor, or a pending anchor whose status was lost
-		trigger := meshv1.TriggerScheduled
-		if st.Source == meshv1.SourceUserProvided {
-			trigger = meshv1.TriggerUserAnchorChanged
-		}
-		r.start(mi, st, trigger, "")
+	if ts.Rotation == nil { // a changed source, a lost anchor Secret, or a pending anchor whose status was lost
+		r.start(mi, st, st.Trigger, "")
 	}
 	rot := ts.Rotation
 	if st.Next != nil {
+		if fp := pki.Fingerprint(st.Next.Cert); rot.NewAnchor != "" && rot.NewAnchor != fp {
+			r.event(mi, "Warning", "RotationRetargeted", "Rotate", "Trust rotation from %s now moves to %s instead of %s: the anchor source changed before the issuer moved; %s leaves the bundle",
+				pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(fp), pki.ShortFingerprint(rot.NewAnchor), pki.ShortFingerprint(rot.NewAnchor))
+		}
 		rot.NewAnchor = pki.Fingerprint(st.Next.Cert)
 	}
 	proxies, err := r.proxies(ctx)
@@ -201,16 +211,25 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 		recheck = step.RecheckAfter
 	case ActionPromote:
 		if st.Next != nil {
-			if err := r.Trust.Promote(ctx, mi, st.Next); err != nil {
+			st.Active = st.Next
+		}
+		// A user anchor already in effect still gets the generated anchors
+		// left from before removed.
+		if st.Next != nil || st.Source == meshv1.SourceUserProvided {
+			if err := r.Trust.Promote(ctx, mi, st.Active); err != nil {
 				return nil, err
 			}
-			st.Active = st.Next
 		}
 		ts.LastRotation = &meshv1.RotationRecord{Trigger: rot.Trigger, OldAnchor: rot.OldAnchor, NewAnchor: rot.NewAnchor,
 			StartedAt: rot.StartedAt, CompletedAt: metav1.NewTime(now)}
 		r.event(mi, "Normal", "RotationCompleted", "Rotate", "Trust anchor rotated from %s to %s in %s",
 			pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), now.Sub(rot.StartedAt.Time).Round(time.Second))
 		ts.Rotation, st.Next = nil, nil
+		if st.Active.Key == nil {
+			// Only the new anchor's certificate is left: the next pass starts
+			// another rotation, to an anchor with a key (see Trust.Promote).
+			return &Outcome{State: st, RecheckAfter: time.Second}, nil
+		}
 		return r.steady(ctx, mi, st)
 	case ActionWait:
 		recheck = step.RecheckAfter
@@ -219,12 +238,31 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 	if err := r.Trust.PublishBundle(ctx, mi, st.Bundle); err != nil {
 		return nil, err
 	}
-	if signer := signerOf(st); signer != nil && st.Issuer != nil {
-		if err := r.keepIssuer(ctx, mi, st, signer, false); err != nil {
-			return nil, err
-		}
+	if err := r.keepRotatingIssuer(ctx, mi, st, step); err != nil {
+		return nil, err
 	}
 	return &Outcome{State: st, RecheckAfter: recheck}, nil
+}
+
+// keepRotatingIssuer renews the issuer from the anchor that signs it. An
+// issuer deleted before the switch is re-issued from the old anchor when its
+// key is here; otherwise the identity service issues nothing new until every
+// proxy trusts the new anchor and the switch issues from it (certificates
+// already issued keep working).
+func (r *Runner) keepRotatingIssuer(ctx context.Context, mi *meshv1.MeshInstallation, st *trust.State, step Step) error {
+	if st.Issuer == nil {
+		switch step.Phase {
+		case PhaseGenerate, PhasePublish, PhaseAwaitBundle:
+			if st.Active.Key != nil {
+				return r.keepIssuer(ctx, mi, st, st.Active, true)
+			}
+		}
+		return nil
+	}
+	if signer := signerOf(st); signer != nil {
+		return r.keepIssuer(ctx, mi, st, signer, false)
+	}
+	return nil
 }
 
 // recover replaces an expired anchor when the user asks for it; until then the

@@ -85,8 +85,27 @@ func Next(f Facts) Step {
 			Step{Phase: PhasePromote, Action: ActionPromote, Message: "every proxy trusts only the new anchor; rotation complete"},
 			"trust only the new anchor")
 	}
-	return Step{Phase: PhaseSwitchIssuer, Action: ActionSwitchIssuer,
-		Message: fmt.Sprintf("issuer signed by an unexpected anchor %s; re-issuing from the new anchor", pki.ShortFingerprint(f.IssuerSignedBy))}
+	return f.unknownIssuer(both)
+}
+
+// unknownIssuer is the step when no issuer signed by either anchor exists
+// (deleted, unreadable or foreign). Issuing from the new anchor is safe only
+// once every proxy trusts it: until then the bundle {old, new} is published
+// and awaited, as in the ordinary phases.
+func (f Facts) unknownIssuer(both []string) Step {
+	what := "no issuer signed by either anchor"
+	if f.IssuerSignedBy != "" {
+		what = fmt.Sprintf("issuer signed by an unexpected anchor %s", pki.ShortFingerprint(f.IssuerSignedBy))
+	}
+	switchIssuer := Step{Phase: PhaseSwitchIssuer, Action: ActionSwitchIssuer, Message: what + "; issuing from the new anchor, which every proxy trusts"}
+	switch {
+	case !contains(f.Bundle, f.ActiveAnchor):
+		return switchIssuer // the old anchor is retired: only the new one is trusted
+	case !sameSet(f.Bundle, both):
+		return Step{Phase: PhasePublish, Action: ActionPublishBundle, Bundle: both,
+			Message: fmt.Sprintf("%s; publishing bundle {%s, %s} before issuing from the new anchor", what, pki.ShortFingerprint(f.ActiveAnchor), pki.ShortFingerprint(f.NextAnchor))}
+	}
+	return f.await(PhaseAwaitBundle, func(p Proxy) bool { return containsAll(p.Anchors, both) }, switchIssuer, "trust both anchors ("+what+")")
 }
 
 // await reports progress towards a convergence predicate; once every proxy

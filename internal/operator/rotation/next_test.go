@@ -128,3 +128,45 @@ func TestAwaitReportsProgressAndRestartsLaggardsAfterTheDeadline(t *testing.T) {
 		t.Fatalf("without a recorded phase start the deadline is unknown: wait, got %+v", s)
 	}
 }
+
+// An issuer deleted (or signed by neither anchor) mid-rotation is re-issued
+// from the new anchor only once every proxy trusts it.
+func TestNextWithoutAnIssuerOfEitherAnchorNeverSwitchesEarly(t *testing.T) {
+	base := Facts{Now: t0, ActiveAnchor: oldA, NextAnchor: newA, ConvergenceTimeout: timeout, PhaseSince: t0, RestartWave: 1}
+	cases := []struct {
+		name   string
+		facts  func(f *Facts)
+		phase  Phase
+		action Action
+	}{
+		{"bundle {old}: publish both first", func(f *Facts) {
+			f.Bundle = []string{oldA}
+			f.Proxies = []Proxy{proxy(webA, webDep, oldIss, oldA)}
+		}, PhasePublish, ActionPublishBundle},
+		{"bundle {old,new}, a proxy trusts only old: wait", func(f *Facts) {
+			f.Bundle = []string{oldA, newA}
+			f.Proxies = []Proxy{proxy(webA, webDep, oldIss, oldA)}
+		}, PhaseAwaitBundle, ActionWait},
+		{"every proxy trusts both: issue from the new anchor", func(f *Facts) {
+			f.Bundle = []string{oldA, newA}
+			f.Proxies = []Proxy{proxy(webA, webDep, oldIss, oldA, newA)}
+		}, PhaseSwitchIssuer, ActionSwitchIssuer},
+		{"old anchor already retired: issue from the new anchor", func(f *Facts) {
+			f.Bundle = []string{newA}
+			f.Proxies = []Proxy{proxy(webA, webDep, newIss, newA)}
+		}, PhaseSwitchIssuer, ActionSwitchIssuer},
+		{"issuer of a foreign anchor, bundle {old}: publish both first", func(f *Facts) {
+			f.Bundle, f.IssuerSignedBy = []string{oldA}, "cccc-foreign"
+		}, PhasePublish, ActionPublishBundle},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := base
+			tc.facts(&f)
+			s := Next(f)
+			if s.Phase != tc.phase || s.Action != tc.action {
+				t.Fatalf("Next = %+v, want %s/%s", s, tc.phase, tc.action)
+			}
+		})
+	}
+}

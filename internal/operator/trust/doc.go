@@ -7,4 +7,13 @@
 // machine asks for (publish, issue, generate, promote, recover, clean up), and
 // objects.go reads and writes the Secrets and ConfigMaps underneath. The
 // rotation machine (internal/operator/rotation) decides when to call them.
+//
+// anchors.go holds the rule that keeps trust from being cut over
+// (ChooseAnchors): the anchor live certificates chain to stays in effect,
+// from the bundle if its Secret is gone, and a differing source anchor (a
+// switched anchorSecretRef, a replaced user Secret, a regenerated anchor)
+// becomes a rotation's next. A rotation whose issuer already signs from its
+// target is finished before a later change is acted on; a target nothing
+// chains to yet is replaced. A bundle of several anchors none of which is
+// known to be in effect stops as Stalled instead of guessing.
 package trust

@@ -3,6 +3,8 @@ package trust
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,13 +20,19 @@ import (
 type State struct {
 	// Source is Generated or UserProvided.
 	Source string
-	// Active is the anchor in effect. Its key is nil only for a user-provided
-	// anchor the user has already replaced (the old certificate then comes
-	// from the published bundle).
+	// Active is the anchor in effect. Its key is nil when only its
+	// certificate is left, in the published bundle (a replaced user anchor,
+	// a switched source, a deleted anchor Secret).
 	Active *pki.KeyPair
-	// Next is a pending new anchor: a generated one waiting to be promoted, or
-	// the user's replacement anchor. Nil when no rotation is pending.
+	// Next is a pending new anchor: a generated one waiting to be promoted,
+	// or the source's anchor when it differs from Active. Nil when no
+	// rotation is pending.
 	Next *pki.KeyPair
+	// Note explains an unusual choice of anchors (a missing Secret, a
+	// switched source), for an event; "" otherwise.
+	Note string
+	// Trigger names why a rotation starts when none is recorded.
+	Trigger string
 	// AnchorGenerated is set when this pass generated the first anchor.
 	AnchorGenerated bool
 	// ActiveExpired is set when the active anchor is past its NotAfter.
@@ -32,8 +40,8 @@ type State struct {
 	// Bundle is the published set of anchors (nil before the first publication).
 	Bundle []*x509.Certificate
 	// Issuer is the current identity issuer (nil when missing or unreadable)
-	// and IssuerSigner the fingerprint of the anchor (Active or Next) that
-	// signed it ("" when neither did).
+	// and IssuerSigner the fingerprint of the anchor (in the bundle, or Active
+	// or Next) that signed it ("" when none did).
 	Issuer       *pki.KeyPair
 	IssuerSigner string
 	// WebhookCABundle verifies the injector's serving certificate.
@@ -43,8 +51,9 @@ type State struct {
 }
 
 // Load reads the trust objects of mi, creating the namespace, a first
-// generated anchor and the injector's serving certificate when missing. An
-// invalid input is reported as Stalled and never replaced.
+// generated anchor and the injector's serving certificate when missing. The
+// anchors in effect are chosen by ChooseAnchors, so a changed source never
+// cuts trust over. An invalid input is reported as Stalled and never replaced.
 func (m *Manager) Load(ctx context.Context, mi *meshv1.MeshInstallation) (*State, error) {
 	ns := mi.Spec.ControlPlane.Namespace
 	now := m.Clock.Now()
@@ -56,83 +65,121 @@ func (m *Manager) Load(ctx context.Context, mi *meshv1.MeshInstallation) (*State
 	if st.Bundle, err = m.readBundle(ctx, ns); err != nil {
 		return nil, err
 	}
+	in := AnchorInputs{Bundle: st.Bundle}
 	if mi.Spec.Trust.AnchorSecretRef != nil {
-		err = m.loadUserAnchor(ctx, mi, st, now)
+		st.Source = meshv1.SourceUserProvided
+		in.Desired, err = m.readUserAnchor(ctx, mi, now)
 	} else {
-		err = m.loadGeneratedAnchor(ctx, mi, st, now)
+		st.Source, in.Generated = meshv1.SourceGenerated, true
+		in.Desired, in.Pending, err = m.readGeneratedAnchors(ctx, ns)
 	}
 	if err != nil {
 		return nil, err
 	}
-	st.ActiveExpired = !now.Before(st.Active.Cert.NotAfter)
-	if err := m.loadIssuer(ctx, ns, st); err != nil {
+	if err := m.loadIssuer(ctx, ns, st, append(slices.Clone(st.Bundle), certs(in.Desired, in.Pending)...)); err != nil {
 		return nil, err
 	}
+	if a := mi.Status.Trust.Anchor; a != nil {
+		in.Recorded = a.Fingerprint
+	}
+	if r := mi.Status.Trust.Rotation; r != nil {
+		in.Target = r.NewAnchor
+	}
+	in.IssuerSigner = st.IssuerSigner
+	choice, err := ChooseAnchors(in)
+	if err != nil {
+		return nil, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "trust bundle %s/%s: %v; restore status.trust.anchor or the anchor Secret", ns, BundleConfigMap, err)
+	}
+	st.Active, st.Next, st.Note = choice.Active, choice.Next, choice.Note
+	if choice.GenerateNext {
+		if err := m.generateMissing(ctx, mi, st, now); err != nil {
+			return nil, err
+		}
+	}
+	st.Trigger = trigger(mi, st)
+	st.ActiveExpired = !now.Before(st.Active.Cert.NotAfter)
 	if st.WebhookCABundle, st.WebhookRenewal, err = m.ensureWebhookCertificate(ctx, mi, now); err != nil {
 		return nil, err
 	}
 	return st, nil
 }
 
-func (m *Manager) loadGeneratedAnchor(ctx context.Context, mi *meshv1.MeshInstallation, st *State, now time.Time) error {
+// generateMissing makes the generated anchor nothing holds yet: the first one
+// (stored as the anchor), or, when the anchor in effect survives only in the
+// bundle, a new one stored as the rotation's next so the phases move every
+// proxy over before the old certificate leaves the bundle.
+func (m *Manager) generateMissing(ctx context.Context, mi *meshv1.MeshInstallation, st *State, now time.Time) error {
 	ns := mi.Spec.ControlPlane.Namespace
-	st.Source = meshv1.SourceGenerated
-	kp, err := m.readKeyPair(ctx, ns, AnchorSecret)
-	switch {
-	case apierrors.IsNotFound(err):
-		if kp, err = m.generateAnchor(mi, now); err != nil {
-			return err
-		}
-		if err := m.writeSecret(ctx, ns, AnchorSecret, mi.Name, anchorData(kp)); err != nil {
-			return err
-		}
-		st.AnchorGenerated = true
-	case err != nil:
-		// A corrupt anchor is never replaced silently: every workload
-		// certificate chains to it.
-		return reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "trust anchor Secret %s/%s: %v", ns, AnchorSecret, err)
+	kp, err := m.generateAnchor(mi, now)
+	if err != nil {
+		return err
 	}
-	st.Active = kp
-	next, err := m.readKeyPair(ctx, ns, NextAnchorSecret)
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "pending trust anchor Secret %s/%s: %v", ns, NextAnchorSecret, err)
-	default:
-		st.Next = next
+	if st.Active == nil {
+		st.Active, st.AnchorGenerated = kp, true
+		return m.writeSecret(ctx, ns, AnchorSecret, mi.Name, anchorData(kp))
 	}
+	if err := m.writeSecret(ctx, ns, NextAnchorSecret, mi.Name, anchorData(kp)); err != nil {
+		return err
+	}
+	st.Next = kp
+	what := fmt.Sprintf("trust anchor Secret %s/%s is missing", ns, AnchorSecret)
+	if a := mi.Status.Trust.Anchor; a != nil && a.Source == meshv1.SourceUserProvided {
+		what = "spec.trust.anchorSecretRef was removed"
+	}
+	st.Note = fmt.Sprintf("%s; anchor %s stays in the published bundle (its certificate only) while a rotation moves every proxy to the new generated anchor %s",
+		what, pki.ShortFingerprint(pki.Fingerprint(st.Active.Cert)), pki.ShortFingerprint(pki.Fingerprint(kp.Cert)))
 	return nil
 }
 
-// loadUserAnchor reads the user's anchor. When its fingerprint differs from
-// the one recorded in status, the user replaced it: the replacement becomes
-// Next and the recorded anchor (from the bundle) stays Active until the
-// rotation completes.
-func (m *Manager) loadUserAnchor(ctx context.Context, mi *meshv1.MeshInstallation, st *State, now time.Time) error {
-	ns, name := mi.Spec.ControlPlane.Namespace, mi.Spec.Trust.AnchorSecretRef.Name
-	st.Source = meshv1.SourceUserProvided
-	kp, err := m.readKeyPair(ctx, ns, name)
-	if err != nil {
-		return reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s: %v", ns, name, err)
+// trigger names why a rotation starts when none is recorded.
+func trigger(mi *meshv1.MeshInstallation, st *State) string {
+	a := mi.Status.Trust.Anchor
+	switch {
+	case a != nil && a.Source != st.Source:
+		return meshv1.TriggerAnchorSourceChanged
+	case st.Source == meshv1.SourceUserProvided:
+		return meshv1.TriggerUserAnchorChanged
+	case st.Active.Key == nil:
+		return meshv1.TriggerAnchorLost
 	}
-	if err := pki.ValidateAnchor(kp, now); err != nil {
-		return reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s is not usable: %v", ns, name, err)
-	}
-	st.Active = kp
-	recorded := mi.Status.Trust.Anchor
-	if recorded == nil || recorded.Source != meshv1.SourceUserProvided || recorded.Fingerprint == pki.Fingerprint(kp.Cert) {
-		return nil
-	}
-	for _, c := range st.Bundle {
-		if pki.Fingerprint(c) == recorded.Fingerprint {
-			st.Active, st.Next = &pki.KeyPair{Cert: c}, kp
-			return nil
-		}
-	}
-	return nil // the recorded anchor is no longer published: nothing left to keep trusting
+	return meshv1.TriggerScheduled
 }
 
-func (m *Manager) loadIssuer(ctx context.Context, ns string, st *State) error {
+// readGeneratedAnchors reads the generated anchor and a pending one; either
+// is nil when its Secret is missing. A corrupt one is never replaced
+// silently: every workload certificate may chain to it.
+func (m *Manager) readGeneratedAnchors(ctx context.Context, ns string) (active, pending *pki.KeyPair, err error) {
+	for _, s := range []struct {
+		name string
+		into **pki.KeyPair
+	}{{AnchorSecret, &active}, {NextAnchorSecret, &pending}} {
+		kp, err := m.readKeyPair(ctx, ns, s.name)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, nil, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "trust anchor Secret %s/%s: %v", ns, s.name, err)
+		default:
+			*s.into = kp
+		}
+	}
+	return active, pending, nil
+}
+
+// readUserAnchor reads and checks the user's anchor.
+func (m *Manager) readUserAnchor(ctx context.Context, mi *meshv1.MeshInstallation, now time.Time) (*pki.KeyPair, error) {
+	ns, name := mi.Spec.ControlPlane.Namespace, mi.Spec.Trust.AnchorSecretRef.Name
+	kp, err := m.readKeyPair(ctx, ns, name)
+	if err != nil {
+		return nil, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s: %v", ns, name, err)
+	}
+	if err := pki.ValidateAnchor(kp, now); err != nil {
+		return nil, reconcileerr.Stalledf(meshv1.ReasonInvalidAnchor, "user-provided trust anchor %s/%s is not usable: %v", ns, name, err)
+	}
+	return kp, nil
+}
+
+// loadIssuer reads the issuer and finds which of candidates signed it.
+func (m *Manager) loadIssuer(ctx context.Context, ns string, st *State, candidates []*x509.Certificate) error {
 	s, err := m.readSecret(ctx, ns, IssuerSecret)
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -147,13 +194,23 @@ func (m *Manager) loadIssuer(ctx context.Context, ns string, st *State) error {
 		return nil
 	}
 	st.Issuer = issuer
-	for _, a := range []*pki.KeyPair{st.Active, st.Next} {
-		if a != nil && pki.VerifyIssuedBy(issuer.Cert, a.Cert, issuer.Cert.NotBefore.Add(time.Second)) == nil {
-			st.IssuerSigner = pki.Fingerprint(a.Cert)
+	for _, a := range candidates {
+		if pki.VerifyIssuedBy(issuer.Cert, a, issuer.Cert.NotBefore.Add(time.Second)) == nil {
+			st.IssuerSigner = pki.Fingerprint(a)
 			return nil
 		}
 	}
 	return nil
+}
+
+func certs(kps ...*pki.KeyPair) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, kp := range kps {
+		if kp != nil {
+			out = append(out, kp.Cert)
+		}
+	}
+	return out
 }
 
 func (m *Manager) generateAnchor(mi *meshv1.MeshInstallation, now time.Time) (*pki.KeyPair, error) {

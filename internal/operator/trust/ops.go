@@ -66,16 +66,25 @@ func (m *Manager) GenerateNext(ctx context.Context, mi *meshv1.MeshInstallation)
 
 // Promote makes next the active anchor: first the active Secret is
 // overwritten, then the pending one removed, so every crash point leaves at
-// least one copy of the new key.
+// least one copy of the new key. A user-provided anchor is in the user's
+// Secret already: the generated anchors left from before are removed. A next
+// anchor whose key is gone (only its certificate survived) cannot be stored:
+// the generated Secrets are removed, so the next pass rotates once more to a
+// fresh anchor with a key, through the same phases.
 func (m *Manager) Promote(ctx context.Context, mi *meshv1.MeshInstallation, next *pki.KeyPair) error {
-	if mi.Spec.Trust.AnchorSecretRef != nil {
-		return nil // the user's Secret is the active anchor already
-	}
 	ns := mi.Spec.ControlPlane.Namespace
-	if err := m.writeSecret(ctx, ns, AnchorSecret, mi.Name, anchorData(next)); err != nil {
-		return err
+	if mi.Spec.Trust.AnchorSecretRef == nil && next.Key != nil {
+		if err := m.writeSecret(ctx, ns, AnchorSecret, mi.Name, anchorData(next)); err != nil {
+			return err
+		}
+		return m.deleteSecret(ctx, ns, NextAnchorSecret, mi.Name)
 	}
-	return m.deleteSecret(ctx, ns, NextAnchorSecret, mi.Name)
+	for _, name := range []string{NextAnchorSecret, AnchorSecret} {
+		if err := m.deleteSecret(ctx, ns, name, mi.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ReplaceExpiredAnchor is the recovery path: a new anchor replaces an expired
