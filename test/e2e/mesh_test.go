@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,10 +93,14 @@ func testMutualTLS(t testing.TB, cs kubernetes.Interface) {
 
 	// The servers' proxies saw every request over mTLS from the client's identity.
 	var served float64
+	var series []string // every inbound request series, for a mismatch
 	for _, p := range backends {
 		fams, err := proxyFamilies(ctxFor(t, 10*time.Second), p.Status.PodIP)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, m := range fams[contract.MetricRequestsTotal].GetMetric() {
+			series = append(series, fmt.Sprintf("%s %v %v", p.Name, m.GetLabel(), m.GetCounter().GetValue()))
 		}
 		served += sumCounter(fams, contract.MetricRequestsTotal, map[string]string{
 			contract.LabelDirection: contract.DirectionInbound, contract.LabelTLS: "true", contract.LabelPeerIdentity: client,
@@ -106,7 +111,8 @@ func testMutualTLS(t testing.TB, cs kubernetes.Interface) {
 		}
 	}
 	if int(served) != summary.Sent {
-		t.Fatalf("backends' proxies counted %v mTLS requests from %s, the load generator sent %d", served, client, summary.Sent)
+		t.Fatalf("backends' proxies counted %v mTLS requests from %s, the load generator sent %d; their request series:\n%s",
+			served, client, summary.Sent, strings.Join(series, "\n"))
 	}
 	t.Logf("FIGURE mtls-requests-counted=%v sent=%d", served, summary.Sent)
 
