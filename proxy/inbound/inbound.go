@@ -89,6 +89,8 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	idler, _ := conn.(accept.Idler) // the listener's slot, reclaimable while idle
 	info := httpfwd.ConnInfo{Dst: dst, Idle: idler}
 	alpn := "" // the mesh protocol the client proxy negotiated
+	// The client said nothing within the detection timeout.
+	silent := proto == detect.Opaque && len(sniffed.Prefix()) == 0
 	if meshTLS {
 		tc, peer, err := p.terminate(ctx, stream)
 		if err != nil {
@@ -108,14 +110,11 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 				_ = tc.Close()
 				return
 			}
-			stream = sniffed
+			stream, silent = sniffed, proto == detect.Opaque && len(sniffed.Prefix()) == 0
 		}
 	}
 	if (proto == detect.HTTP1 || proto == detect.HTTP2) && !p.opaque(dst, alpn) {
-		info.HTTP2 = proto == detect.HTTP2
-		if err := p.HTTP.Serve(stream, info); err != nil {
-			_ = stream.Close()
-		}
+		p.serveHTTP(stream, proto, info)
 		return
 	}
 	app, err := p.Dialer.Dial(ctx, discovery.Target{Addr: dst})
@@ -124,7 +123,28 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		_ = stream.Close()
 		return
 	}
+	if silent && !p.opaque(dst, alpn) {
+		c, s, proto, err := sniff.Late(stream, app, p.DetectTimeout, p.Limits.TCPIdleTimeout)
+		if err != nil {
+			_ = stream.Close()
+			_ = app.Close()
+			return
+		}
+		if proto == detect.HTTP1 || proto == detect.HTTP2 {
+			_ = app.Close() // unused: the client spoke HTTP first
+			p.serveHTTP(c, proto, info)
+			return
+		}
+		stream, app = c, s
+	}
 	relay.Pipe(stream, app, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
+}
+
+func (p *Proxy) serveHTTP(stream net.Conn, proto detect.Protocol, info httpfwd.ConnInfo) {
+	info.HTTP2 = proto == detect.HTTP2
+	if err := p.HTTP.Serve(stream, info); err != nil {
+		_ = stream.Close()
+	}
 }
 
 // opaque reports whether a stream to dst, on a connection that negotiated

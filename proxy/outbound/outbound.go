@@ -68,6 +68,7 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	conn = metrics.CountConn(conn, p.Metrics.ConnOpened(contract.DirectionOutbound, target.Meshed(),
 		metrics.Dst{Namespace: target.Namespace, Service: target.Service}))
 	var stream net.Conn = conn
+	silent := false     // the client said nothing within the detection timeout
 	if !target.Opaque { // an opaque port is never sniffed: its server may speak first
 		sniffed, proto, err := sniff.Protocol(conn, p.DetectTimeout)
 		if err != nil {
@@ -75,12 +76,10 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 			return
 		}
 		if proto == detect.HTTP1 || proto == detect.HTTP2 {
-			if err := p.HTTP.Serve(sniffed, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2, Idle: idler}); err != nil {
-				_ = conn.Close()
-			}
+			p.serveHTTP(sniffed, dst, proto, idler)
 			return
 		}
-		stream = sniffed
+		stream, silent = sniffed, len(sniffed.Prefix()) == 0
 	}
 	// The peer proxy is told the stream is opaque: this proxy already decided
 	// (or waited out detection), so it relays without waiting again.
@@ -90,5 +89,25 @@ func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 		_ = conn.Close()
 		return
 	}
+	if silent {
+		c, s, proto, err := sniff.Late(stream, up, p.DetectTimeout, p.Limits.TCPIdleTimeout)
+		if err != nil {
+			_ = conn.Close()
+			_ = up.Close()
+			return
+		}
+		if proto == detect.HTTP1 || proto == detect.HTTP2 {
+			_ = up.Close() // unused: the client spoke HTTP first
+			p.serveHTTP(c, dst, proto, idler)
+			return
+		}
+		stream, up = c, s
+	}
 	relay.Pipe(stream, up, relay.Options{Idle: p.Limits.TCPIdleTimeout, Now: p.Now})
+}
+
+func (p *Proxy) serveHTTP(stream net.Conn, dst netip.AddrPort, proto detect.Protocol, idler accept.Idler) {
+	if err := p.HTTP.Serve(stream, httpfwd.ConnInfo{Dst: dst, HTTP2: proto == detect.HTTP2, Idle: idler}); err != nil {
+		_ = stream.Close()
+	}
 }
