@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("manager:", err)
 			return 1
 		}
-		reconciler = NewMeshInstallationReconciler(mgr, testClock, Mesh{Proxies: proxies, Injector: injector})
+		reconciler = NewMeshInstallationReconciler(mgr, testClock, Mesh{Proxies: proxies, Injector: injector, InjectorCerts: injector})
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			fmt.Println("setup:", err)
 			return 1
