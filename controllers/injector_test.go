@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +18,45 @@ import (
 
 // simulatedInjector plays the injector's answer to the control-plane gate's
 // dry-run probe, which envtest cannot give (no injector runs). It answers
-// unless a test makes it fail.
+// unless a test makes it fail. It also plays the serving certificate the
+// injector's pods present, per control-plane namespace, as a test sets it
+// (the kubelet refreshes a mounted Secret when it gets to it, not at once).
 type simulatedInjector struct {
 	mu      sync.Mutex
 	failure string
+	serving map[string]*x509.Certificate
+}
+
+// Presented returns the leaf the injector of namespace presents; an error
+// when no test plays one there (as a pod that cannot be dialled).
+func (s *simulatedInjector) Presented(_ context.Context, namespace string) ([]*x509.Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.serving[namespace]
+	if !ok {
+		return nil, fmt.Errorf("no injector pod answers in %s", namespace)
+	}
+	return []*x509.Certificate{c}, nil
+}
+
+// present makes the injector of namespace present leaf (nil: none answers).
+func (s *simulatedInjector) present(namespace string, leaf *x509.Certificate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving == nil {
+		s.serving = map[string]*x509.Certificate{}
+	}
+	if leaf == nil {
+		delete(s.serving, namespace)
+		return
+	}
+	s.serving[namespace] = leaf
+}
+
+func (s *simulatedInjector) presented(namespace string) *x509.Certificate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serving[namespace]
 }
 
 func (s *simulatedInjector) Probe(context.Context, string, string) error {

@@ -25,7 +25,14 @@ import (
 // installReady creates an installation and drives it to Ready.
 func installReady(t *testing.T, name, ns string) *meshv1.MeshInstallation {
 	t.Helper()
-	if err := createInstallation(t, newInstallation(name, ns)); err != nil {
+	return installReadyFrom(t, newInstallation(name, ns))
+}
+
+// installReadyFrom is installReady for an installation with a spec of the test's.
+func installReadyFrom(t *testing.T, mi *meshv1.MeshInstallation) *meshv1.MeshInstallation {
+	t.Helper()
+	name, ns := mi.Name, mi.Spec.ControlPlane.Namespace
+	if err := createInstallation(t, mi); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "release revision 1 deployed", func() error {

@@ -26,6 +26,9 @@ type Mesh struct {
 	// Injector and Identity may be nil (a probe is then skipped).
 	Injector probe.InjectorProber
 	Identity probe.IdentityProber
+	// InjectorCerts reads the serving certificate the injector presents; nil
+	// keeps a renewal's old webhook CA trusted.
+	InjectorCerts trust.ServingCertReader
 }
 
 // NewMeshInstallationReconciler wires the reconciler's dependencies from a
@@ -41,7 +44,7 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Trust: &rotation.Runner{
-				Trust:    &trust.Manager{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk},
+				Trust:    &trust.Manager{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk, Injector: mesh.InjectorCerts},
 				Client:   mgr.GetClient(),
 				Proxies:  mesh.Proxies,
 				Clock:    clk,
@@ -70,11 +73,13 @@ const (
 )
 
 // InClusterMesh reaches the mesh from the operator's pod: proxies by pod IP,
-// the injector through dry-run admission and the identity service by its
+// the injector through dry-run admission (and its serving certificate by a
+// TLS handshake with each pod) and the identity service by its
 // Service name with a token for the operator's own ServiceAccount (skipped,
 // with a log line, when the downward-API variables are missing, e.g. `make run`).
 func InClusterMesh(mgr ctrl.Manager) Mesh {
-	mesh := Mesh{Proxies: proxymetrics.NewScraper(), Injector: probe.DryRunInjection{Client: mgr.GetClient()}}
+	mesh := Mesh{Proxies: proxymetrics.NewScraper(), Injector: probe.DryRunInjection{Client: mgr.GetClient()},
+		InjectorCerts: probe.InjectorServingCerts{Client: mgr.GetClient()}}
 	ns, sa := os.Getenv(EnvPodNamespace), os.Getenv(EnvServiceAccountName)
 	if ns == "" || sa == "" {
 		ctrl.Log.WithName("setup").Info("identity probe disabled: the operator's namespace or ServiceAccount is unknown",

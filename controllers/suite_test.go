@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -24,6 +23,7 @@ import (
 var (
 	proxies    = newSimulatedProxies()
 	injector   = &simulatedInjector{}
+	testClock  = &shiftedClock{}
 	restConfig *rest.Config
 	k8s        client.Client
 	reconciler *MeshInstallationReconciler
@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("manager:", err)
 			return 1
 		}
-		reconciler = NewMeshInstallationReconciler(mgr, clock.RealClock{}, Mesh{Proxies: proxies, Injector: injector})
+		reconciler = NewMeshInstallationReconciler(mgr, testClock, Mesh{Proxies: proxies, Injector: injector, InjectorCerts: injector})
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			fmt.Println("setup:", err)
 			return 1

@@ -27,8 +27,18 @@ const (
 	TrustRootsKey       = "ca-bundle.crt"
 	// IssuerSecret holds the identity issuer (tls.crt, tls.key, ca.crt = its anchor).
 	IssuerSecret = "meshkeeper-identity-issuer"
-	// InjectorTLSSecret holds the injector webhook's serving certificate.
-	InjectorTLSSecret = "meshkeeper-injector-tls"
+	// InjectorTLSSecret holds the injector webhook's serving certificate
+	// (tls.crt, tls.key) and the CAs the webhook configuration trusts
+	// (ca.crt). During a renewal it also holds the next serving pair under
+	// InjectorTLSNextCertKey and InjectorTLSNextKeyKey, until the webhook
+	// configuration trusts its CA; the injector reads only tls.crt/tls.key.
+	InjectorTLSSecret      = "meshkeeper-injector-tls"
+	InjectorTLSNextCertKey = "next-tls.crt"
+	InjectorTLSNextKeyKey  = "next-tls.key"
+	// InjectorWebhookName is the webhook in the MutatingWebhookConfiguration
+	// InjectorWebhookConfigPrefix + control-plane namespace (the chart's webhook.yaml).
+	InjectorWebhookName         = "inject.meshkeeper.io"
+	InjectorWebhookConfigPrefix = "meshkeeper-proxy-injector-"
 
 	// IdentityTokenAudience is the audience of the projected ServiceAccount token a
 	// proxy presents to the identity service.

@@ -16,4 +16,10 @@
 // target is finished before a later change is acted on; a target nothing
 // chains to yet is replaced. A bundle of several anchors none of which is
 // known to be in effect stops as Stalled instead of guessing.
+//
+// webhookplan.go decides the renewal of the injector's serving certificate
+// (DecideWebhook) and webhook.go carries it out: stage a new CA next to the
+// old one, swap the served pair once the live webhook configuration trusts
+// the new CA, retire the old CA once every injector pod presents the new
+// pair, so the caBundle always trusts what the injector may present.
 package trust

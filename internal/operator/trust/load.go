@@ -8,7 +8,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
@@ -219,39 +218,4 @@ func (m *Manager) generateAnchor(mi *meshv1.MeshInstallation, now time.Time) (*p
 
 func anchorData(kp *pki.KeyPair) map[string][]byte {
 	return map[string][]byte{keyCert: kp.CertPEM, keyKey: kp.KeyPEM}
-}
-
-// ensureWebhookCertificate keeps the injector's serving certificate valid. Its
-// CA key is discarded after signing: a renewal makes a new CA, so no key that
-// could mint more serving certificates is ever stored.
-func (m *Manager) ensureWebhookCertificate(ctx context.Context, mi *meshv1.MeshInstallation, now time.Time) ([]byte, time.Time, error) {
-	ns := mi.Spec.ControlPlane.Namespace
-	s, err := m.readSecret(ctx, ns, InjectorTLSSecret)
-	if client.IgnoreNotFound(err) != nil {
-		return nil, time.Time{}, err
-	}
-	names := InjectorDNSNames(ns)
-	if s != nil {
-		var caCert *x509.Certificate
-		if cas, err := pki.ParseCertificates(s.Data[keyCA]); err == nil {
-			caCert = cas[0]
-		}
-		serving, _ := pki.ParseKeyPair(s.Data[keyCert], s.Data[keyKey])
-		if !WebhookNeedsCertificate(caCert, serving, names, now) {
-			return s.Data[keyCA], pki.RenewalTime(serving.Cert, webhookRenewBefore), nil
-		}
-	}
-	ca, err := pki.GenerateServingCA("meshkeeper injector CA", now, webhookValidity)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	serving, err := pki.GenerateServing(pki.ServingRequest{CA: ca, DNSNames: names, Now: now, Validity: webhookValidity})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	data := map[string][]byte{keyCert: serving.CertPEM, keyKey: serving.KeyPEM, keyCA: ca.CertPEM}
-	if err := m.writeSecret(ctx, ns, InjectorTLSSecret, mi.Name, data); err != nil {
-		return nil, time.Time{}, err
-	}
-	return ca.CertPEM, pki.RenewalTime(serving.Cert, webhookRenewBefore), nil
 }

@@ -26,6 +26,9 @@ type Manager struct {
 	// cluster-wide.
 	APIReader client.Reader
 	Clock     clock.PassiveClock
+	// Injector reads the serving certificate the injector presents; nil
+	// keeps a renewal's old webhook CA trusted (it is never dropped unseen).
+	Injector ServingCertReader
 }
 
 func (m *Manager) ensureNamespace(ctx context.Context, name, installation string) error {
