@@ -71,6 +71,9 @@ func (f *faults) record(obj client.Object) {
 type followingProxies struct {
 	c     client.Client
 	stuck map[string][]string // pod name -> anchors it is stuck on
+	// stuckIssuer: pod name -> issuer whose certificate it keeps until its
+	// workload is restarted.
+	stuckIssuer map[string]string
 }
 
 func (p *followingProxies) Scrape(ctx context.Context, pods []corev1.Pod) []proxymetrics.PodReport {
@@ -83,6 +86,9 @@ func (p *followingProxies) Scrape(ctx context.Context, pods []corev1.Pod) []prox
 			rep.Report.TrustAnchors, rep.Err = p.bundle(ctx, pod.Namespace)
 		}
 		rep.Report.Issuer = p.issuer(ctx)
+		if iss, ok := p.stuckIssuer[pod.Name]; ok && !p.restarted(ctx, pod) {
+			rep.Report.Issuer = iss
+		}
 		out = append(out, rep)
 	}
 	return out
@@ -149,7 +155,7 @@ func newRunnerFixture(t *testing.T) *runnerFixture {
 	c := kubeenv.NewFakeClient(&f.Faults, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}, sts, pod)
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	proxies := &followingProxies{c: c, stuck: map[string][]string{}}
+	proxies := &followingProxies{c: c, stuck: map[string][]string{}, stuckIssuer: map[string]string{}}
 	mi := &meshv1.MeshInstallation{ObjectMeta: metav1.ObjectMeta{Name: "mesh", UID: "mi-uid"}}
 	mi.Spec.ControlPlane.Namespace = cpNS
 	mi.Spec.Trust.TrustDomain = "cluster.local"
@@ -159,8 +165,14 @@ func newRunnerFixture(t *testing.T) *runnerFixture {
 	}
 }
 
+// pass runs the runner once and records the anchor in effect in status, as
+// the lifecycle does after every pass (the runner reads it back to know
+// which anchor live certificates chain to).
 func (f *runnerFixture) pass() error {
-	_, err := f.runner.Reconcile(context.Background(), f.mi)
+	out, err := f.runner.Reconcile(context.Background(), f.mi)
+	if err == nil && out != nil && out.State != nil && out.State.Active != nil {
+		f.mi.Status.Trust.Anchor = &meshv1.CertificateStatus{Fingerprint: pki.Fingerprint(out.State.Active.Cert), Source: out.State.Source}
+	}
 	return err
 }
 
