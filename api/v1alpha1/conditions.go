@@ -33,6 +33,9 @@ const (
 	ReasonAnchorExpiring      = "AnchorExpiring"
 	ReasonAnchorExpired       = "AnchorExpired"
 	ReasonRotating            = "Rotating"
+	// ReasonRotationStuck: a rotation waits on proxies nothing more can be
+	// done for (status.trust.rotation.stuck); exclude or delete them.
+	ReasonRotationStuck = "RotationStuck"
 	ReasonTrustPending        = "TrustPending"
 	ReasonInstalling          = "Installing"
 	ReasonUpgrading           = "Upgrading"
