@@ -52,8 +52,8 @@ type Step struct {
 	Stuck []string
 	// Excluded are the pods the user excluded from waiting, sorted.
 	Excluded []string
-	Restart   []string // workloads to restart, for ActionRestartLaggards
-	Message   string
+	Restart  []string // workloads to restart, for ActionRestartLaggards
+	Message  string
 	// RecheckAfter is when to look again while waiting.
 	RecheckAfter time.Duration
 }
