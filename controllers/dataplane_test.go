@@ -28,6 +28,7 @@ func TestDataPlaneStatusCountsMeshedPods(t *testing.T) {
 		}
 		if p.version != "" {
 			pod.Labels[contract.ProxyVersionLabel] = p.version
+			pod.Spec = injected(pod.Spec)
 		}
 		if err := k8s.Create(ctx, pod); err != nil {
 			t.Fatal(err)

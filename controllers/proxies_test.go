@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"math"
 	"sort"
 	"sync"
@@ -30,13 +31,15 @@ type simulatedProxies struct {
 	last        map[types.NamespacedName]proxymetrics.Report
 	traffic     map[types.NamespacedName]proxymetrics.Traffic
 	failureRate map[string]float64 // by "namespace/proxy version"
+	unreachable map[types.NamespacedName]bool
 }
 
 const simulatedRequests = 200
 
 func newSimulatedProxies() *simulatedProxies {
 	return &simulatedProxies{frozen: map[types.NamespacedName]bool{}, last: map[types.NamespacedName]proxymetrics.Report{},
-		traffic: map[types.NamespacedName]proxymetrics.Traffic{}, failureRate: map[string]float64{}}
+		traffic: map[types.NamespacedName]proxymetrics.Traffic{}, failureRate: map[string]float64{},
+		unreachable: map[types.NamespacedName]bool{}}
 }
 
 // failVersion makes the proxies of one version in one namespace fail a share
@@ -62,12 +65,36 @@ func (s *simulatedProxies) freeze(pod types.NamespacedName, frozen bool) {
 	s.frozen[pod] = frozen
 }
 
+// block makes a pod's admin port unreachable, as a NetworkPolicy would.
+func (s *simulatedProxies) block(pod types.NamespacedName, blocked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unreachable[pod] = blocked
+}
+
+// runsProxy: the simulation answers only for pods that run the proxy
+// container, like a real admin port (independent of the operator's helper).
+func runsProxy(p corev1.Pod) bool {
+	for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+		if c.Name == contract.ProxyContainerName {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *simulatedProxies) Scrape(ctx context.Context, pods []corev1.Pod) []proxymetrics.PodReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]proxymetrics.PodReport, 0, len(pods))
 	for _, p := range pods {
 		key := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
+		if !runsProxy(p) || s.unreachable[key] {
+			// Nothing listens on the admin port of a pod without the proxy,
+			// or a NetworkPolicy drops the operator's connection.
+			out = append(out, proxymetrics.PodReport{Pod: key, Err: fmt.Errorf("dial tcp %s:%d: connect: connection refused", p.Status.PodIP, contract.ProxyAdminPort)})
+			continue
+		}
 		rep, seen := s.last[key]
 		if !seen || !s.frozen[key] {
 			rep = s.observe(ctx, p.Namespace, p.Labels[contract.ProxyVersionLabel])

@@ -46,7 +46,7 @@ func meshedDeployment(t *testing.T, ns, name string) types.NamespacedName {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-pod",
 		Labels:          map[string]string{"app": name, contract.ProxyVersionLabel: "0.1.0"},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
-		Spec: dep.Spec.Template.Spec}
+		Spec: injected(dep.Spec.Template.Spec)}
 	if err := k8s.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +56,15 @@ func meshedDeployment(t *testing.T, ns, name string) types.NamespacedName {
 		t.Fatal(err)
 	}
 	return types.NamespacedName{Namespace: ns, Name: pod.Name}
+}
+
+// injected is a pod spec as the injector returns it: the proxy runs as a
+// native sidecar (an init container that keeps running).
+func injected(spec corev1.PodSpec) corev1.PodSpec {
+	spec = *spec.DeepCopy()
+	spec.InitContainers = append(spec.InitContainers, corev1.Container{Name: contract.ProxyContainerName, Image: "proxy:1",
+		RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)})
+	return spec
 }
 
 func annotate(t *testing.T, name, key, value string) {

@@ -54,7 +54,7 @@ func rollRestartedPods(t *testing.T, installation string) {
 		next := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: dep.Name + "-" + strings.NewReplacer(":", "", "-", "").Replace(stamp[11:19]) + "-" + strings.ReplaceAll(rel.ProxyVersion, ".", ""),
 			Labels:          map[string]string{"app": dep.Name, contract.ProxyVersionLabel: rel.ProxyVersion},
 			Annotations:     map[string]string{contract.RestartedAtAnnotation: stamp},
-			OwnerReferences: p.OwnerReferences}, Spec: corev1.PodSpec{Containers: p.Spec.Containers}}
+			OwnerReferences: p.OwnerReferences}, Spec: injected(corev1.PodSpec{Containers: p.Spec.Containers})}
 		if err := k8s.Create(ctx, next); err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,10 @@ func TestPodRestartedWithoutProxyIsEvicted(t *testing.T) {
 		}
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, Name: name, Labels: labels,
 			Annotations: map[string]string{contract.RestartedAtAnnotation: old.Annotations[contract.RestartedAtAnnotation]}, OwnerReferences: old.OwnerReferences},
-			Spec: old.Spec}
+			Spec: corev1.PodSpec{Containers: old.Spec.Containers}}
+		if proxy != "" {
+			p.Spec = injected(p.Spec)
+		}
 		if err := k8s.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}

@@ -24,15 +24,18 @@ const (
 
 // Condition reasons.
 const (
-	ReasonReady               = "Ready"
-	ReasonProgressing         = "Progressing"
-	ReasonPaused              = "Paused"
-	ReasonUnsupportedVersion  = "UnsupportedVersion"
-	ReasonInvalidValues       = "InvalidValues"
-	ReasonInvalidAnchor       = "InvalidAnchor"
-	ReasonAnchorExpiring      = "AnchorExpiring"
-	ReasonAnchorExpired       = "AnchorExpired"
-	ReasonRotating            = "Rotating"
+	ReasonReady              = "Ready"
+	ReasonProgressing        = "Progressing"
+	ReasonPaused             = "Paused"
+	ReasonUnsupportedVersion = "UnsupportedVersion"
+	ReasonInvalidValues      = "InvalidValues"
+	ReasonInvalidAnchor      = "InvalidAnchor"
+	ReasonAnchorExpiring     = "AnchorExpiring"
+	ReasonAnchorExpired      = "AnchorExpired"
+	ReasonRotating           = "Rotating"
+	// ReasonRotationStuck: a rotation waits on proxies nothing more can be
+	// done for (status.trust.rotation.stuck); exclude or delete them.
+	ReasonRotationStuck       = "RotationStuck"
 	ReasonTrustPending        = "TrustPending"
 	ReasonInstalling          = "Installing"
 	ReasonUpgrading           = "Upgrading"

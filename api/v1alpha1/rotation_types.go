@@ -28,10 +28,16 @@ const (
 // RotationSpec tunes anchor rotations.
 type RotationSpec struct {
 	// ConvergenceTimeout bounds each wait for the proxies; past it the
-	// workloads of proxies that did not converge are restarted, a wave at a time.
+	// workloads of proxies that did not converge are restarted, a wave at a
+	// time, and proxies nothing can be done for (no workload to restart, or
+	// still lagging a convergenceTimeout after their restart) are reported as
+	// stuck (status.trust.rotation.stuck, TrustReady=False/RotationStuck).
+	// At most 24h, so a stuck rotation is reported within two days of its
+	// phase starting, well inside the anchor's renewBefore (default 720h).
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(h|m|s))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="rotation.convergenceTimeout must be at most 24h"
 	// +optional
 	ConvergenceTimeout *metav1.Duration `json:"convergenceTimeout,omitempty"`
 	// RestartWave is how many workloads one step restarts when proxies lag.
@@ -64,9 +70,30 @@ type RotationStatus struct {
 	// Lagging names up to 20 proxies (namespace/pod) that have not converged.
 	// +optional
 	Lagging []string `json:"lagging,omitempty"`
-	// Restarted names workloads restarted in this phase because they lagged.
+	// Restarted names workloads restarted in this phase because they lagged,
+	// and LastRestartAt is when the last of them was.
 	// +optional
 	Restarted []string `json:"restarted,omitempty"`
+	// +optional
+	LastRestartAt *metav1.Time `json:"lastRestartAt,omitempty"`
+	// Stuck names up to 20 proxies (namespace/pod) that still lag with
+	// nothing left to try: convergenceTimeout passed and no workload can
+	// replace them (bare pods, Jobs' pods), or theirs was restarted
+	// convergenceTimeout ago (an OnDelete StatefulSet, an admin port a
+	// NetworkPolicy blocks). StuckCount counts them all. The rotation waits
+	// until they converge, are deleted or are annotated
+	// meshkeeper.io/rotation-exclude=true.
+	// +optional
+	Stuck []string `json:"stuck,omitempty"`
+	// +optional
+	StuckCount int32 `json:"stuckCount,omitempty"`
+	// Excluded names up to 20 meshed pods annotated
+	// meshkeeper.io/rotation-exclude=true, which the rotation does not wait
+	// for; ExcludedCount counts them all.
+	// +optional
+	Excluded []string `json:"excluded,omitempty"`
+	// +optional
+	ExcludedCount int32 `json:"excludedCount,omitempty"`
 	// Message says what the rotation is doing.
 	// +optional
 	Message string `json:"message,omitempty"`

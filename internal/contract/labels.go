@@ -26,6 +26,13 @@ const (
 	// ProxyCoresAnnotation sets a pod's proxy cores (EnvProxyCores), 1 to MaxProxyCores.
 	ProxyCoresAnnotation = "meshkeeper.io/proxy-cores"
 
+	// RotationExcludeAnnotation ("true") on a meshed pod tells trust rotations
+	// and upgrade gates not to wait for its proxy: for a pod that cannot be
+	// restarted (a bare pod, a Job's pod, an OnDelete StatefulSet's) or whose
+	// admin port cannot be read. The pod keeps the trust it had; once the old
+	// anchor is retired it cannot talk to the mesh until it is replaced.
+	RotationExcludeAnnotation = "meshkeeper.io/rotation-exclude"
+
 	// RestartedAtAnnotation is written by the operator on workload pod templates to
 	// roll pods (upgrades, trust rotation); its value is an RFC 3339 time.
 	RestartedAtAnnotation = "meshkeeper.io/restarted-at"

@@ -36,6 +36,10 @@ type Observation struct {
 	TrustReady    bool
 	TrustReason   string
 	TrustMessage  string
+	// RotationStuck says which proxies a rotation in progress waits on with
+	// nothing more to try ("" when none): TrustReady turns False with
+	// RotationStuck, so the user hears of it long before the old anchor expires.
+	RotationStuck string
 
 	// Release: what the control-plane release looks like after this pass.
 	ReleaseExists   bool
@@ -119,6 +123,8 @@ func trustReady(o Observation) metav1.Condition {
 		return set(c, false, meshv1.ReasonInvalidAnchor, o.StalledMessage)
 	case !o.TrustObserved:
 		return set(c, false, meshv1.ReasonTrustPending, "trust anchor and issuer not established yet")
+	case o.RotationStuck != "":
+		return set(c, false, meshv1.ReasonRotationStuck, o.RotationStuck)
 	case !o.TrustReady:
 		return set(c, false, o.TrustReason, o.TrustMessage)
 	}

@@ -72,6 +72,13 @@ func TestConditions(t *testing.T) {
 			o.DataPlaneObserved, o.UnmeshedPods, o.UnmeshedMessage = true, 2, "shop/web-1, shop/web-2"
 		}, want{"DataPlaneReady": {F, meshv1.ReasonUnmeshedPods}, "Ready": {T, meshv1.ReasonReady}, "Reconciling": {F, meshv1.ReasonAsExpected}}},
 		{"every pod meshed", func(o *Observation) { o.DataPlaneObserved = true }, want{"DataPlaneReady": {T, meshv1.ReasonReady}}},
+		{"rotation stuck on proxies nothing more can be done for", func(o *Observation) {
+			o.TrustReason, o.RotationStuck = meshv1.ReasonRotating, "1 proxy stuck: shop/bare"
+		}, want{"TrustReady": {F, meshv1.ReasonRotationStuck}, "Ready": {F, meshv1.ReasonRotationStuck},
+			"Reconciling": {T, meshv1.ReasonProgressing}, "Stalled": {F, meshv1.ReasonAsExpected}}},
+		{"a failed trust read is Unknown, not stuck", func(o *Observation) {
+			o.RotationStuck, o.TrustUnknown, o.Err, o.Failures = "1 proxy stuck", true, errors.New("timeout"), 1
+		}, want{"TrustReady": {U, meshv1.ReasonUnknown}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,16 +26,16 @@ type VersionCount struct {
 	Pods    int32
 }
 
-// Summarize counts the meshed pods among pods. A pod is meshed when the
-// injector stamped its proxy version; pods that have finished or are being
+// Summarize counts the meshed pods among pods. A pod is meshed when it runs
+// the proxy the injector added (RunsProxy); pods that have finished or are being
 // deleted are not counted.
 func Summarize(pods []corev1.Pod, installedProxyVersion string) Summary {
 	var s Summary
 	versions := map[string]int32{}
 	for i := range pods {
 		p := &pods[i]
-		version, meshed := p.Labels[contract.ProxyVersionLabel]
-		if !meshed || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		version := p.Labels[contract.ProxyVersionLabel]
+		if !RunsProxy(p) || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		s.MeshedPods++

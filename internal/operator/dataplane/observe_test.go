@@ -14,6 +14,7 @@ func pod(name, version string, ready bool, phase corev1.PodPhase) corev1.Pod {
 	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}, Status: corev1.PodStatus{Phase: phase}}
 	if version != "" {
 		p.Labels[contract.ProxyVersionLabel] = version
+		p.Spec.InitContainers = []corev1.Container{{Name: contract.ProxyContainerName}}
 		p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.ProxyContainerName, Ready: ready}}
 	}
 	return p

@@ -10,6 +10,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -235,6 +236,11 @@ func (r *Reconciler) recordTrust(mi *meshv1.MeshInstallation, st *trust.State, o
 	if rot := mi.Status.Trust.Rotation; rot != nil {
 		obs.TrustReady, obs.TrustReason = true, meshv1.ReasonRotating
 		obs.TrustMessage = fmt.Sprintf("rotating anchor %s → %s: %s (%d/%d proxies)", pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), rot.Phase, rot.Converged, rot.Total)
+		if rot.StuckCount > 0 {
+			obs.RotationStuck = fmt.Sprintf("rotation %s → %s stuck in %s: %d proxies did not converge and cannot be restarted further (%s); annotate them %s=true or delete them. The old anchor expires at %s",
+				pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), rot.Phase, rot.StuckCount, strings.Join(rot.Stuck, ", "),
+				contract.RotationExcludeAnnotation, st.Active.Cert.NotAfter.UTC().Format(time.RFC3339))
+		}
 		return
 	}
 	if st.Source == meshv1.SourceUserProvided && !now.Before(anchorRenewal) {

@@ -28,21 +28,38 @@ type Reader interface {
 	Scrape(ctx context.Context, pods []corev1.Pod) []PodReport
 }
 
-// Scraper reads proxies' admin endpoints directly, pod by pod.
+// Scraper reads proxies' admin endpoints directly, pod by pod. Every read is
+// bounded: MaxBodyBytes per body, the client's timeout per request (headers
+// and body), and Deadline for a whole Scrape.
 type Scraper struct {
 	Client *http.Client
 	// Parallel bounds concurrent scrapes (default 8).
 	Parallel int
+	// Deadline bounds one Scrape of all pods (0: only ctx bounds it); pods
+	// not read by then report the deadline as their error.
+	Deadline time.Duration
+	port     int // the admin port; tests override contract.ProxyAdminPort
 }
 
-// NewScraper returns a scraper with a short per-request timeout, so one
-// unresponsive proxy delays a reconcile by seconds at most.
+// Scrape bounds of NewScraper: one unresponsive proxy delays a reconcile by
+// seconds at most, and a thousand of them by ScrapeDeadline.
+const (
+	RequestTimeout = 3 * time.Second
+	ScrapeDeadline = 30 * time.Second
+)
+
+// NewScraper returns a scraper with the bounds above.
 func NewScraper() *Scraper {
-	return &Scraper{Client: &http.Client{Timeout: 3 * time.Second}, Parallel: 8}
+	return &Scraper{Client: &http.Client{Timeout: RequestTimeout}, Parallel: 8, Deadline: ScrapeDeadline}
 }
 
 // Scrape reads every pod's proxy; results keep the order of pods.
 func (s *Scraper) Scrape(ctx context.Context, pods []corev1.Pod) []PodReport {
+	if s.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Deadline)
+		defer cancel()
+	}
 	out := make([]PodReport, len(pods))
 	sem := make(chan struct{}, max(1, s.Parallel))
 	var wg sync.WaitGroup
@@ -64,7 +81,11 @@ func (s *Scraper) scrapeOne(ctx context.Context, pod *corev1.Pod) (Report, error
 	if pod.Status.PodIP == "" {
 		return Report{}, fmt.Errorf("pod has no IP yet")
 	}
-	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(c.ProxyAdminPort)) + c.MetricsPath
+	port := c.ProxyAdminPort
+	if s.port != 0 {
+		port = s.port
+	}
+	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(port)) + c.MetricsPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return Report{}, err
@@ -77,5 +98,9 @@ func (s *Scraper) scrapeOne(ctx context.Context, pod *corev1.Pod) (Report, error
 	if resp.StatusCode != http.StatusOK {
 		return Report{}, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return Parse(resp.Body)
+	rep, err := Parse(LimitBody(resp.Body, MaxBodyBytes))
+	if err != nil {
+		return Report{}, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return rep, nil
 }

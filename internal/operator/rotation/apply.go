@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
@@ -166,7 +168,7 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 	facts := Facts{
 		Now: now, ActiveAnchor: pki.Fingerprint(st.Active.Cert), Target: rot.NewAnchor,
 		Bundle: fingerprints(st.Bundle), IssuerSignedBy: st.IssuerSigner, Proxies: proxies,
-		PhaseSince: rot.PhaseSince.Time, AlreadyRestarted: rot.Restarted,
+		PhaseSince: rot.PhaseSince.Time, AlreadyRestarted: rot.Restarted, LastRestart: timeOf(rot.LastRestartAt),
 		ConvergenceTimeout: convergenceTimeout(mi), RestartWave: restartWave(mi),
 	}
 	if st.Next != nil {
@@ -177,11 +179,12 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 	}
 	step := Next(facts)
 	if string(step.Phase) != rot.Phase {
-		rot.Phase, rot.PhaseSince, rot.Restarted = string(step.Phase), metav1.NewTime(now), nil
+		rot.Phase, rot.PhaseSince, rot.Restarted, rot.LastRestartAt = string(step.Phase), metav1.NewTime(now), nil, nil
 		r.event(mi, "Normal", "RotationPhase", string(step.Phase), "Trust rotation %s → %s: %s", pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), step.Message)
 	}
 	rot.Converged, rot.Total, rot.Message = int32(step.Converged), int32(step.Total), step.Message
 	rot.Lagging = step.Lagging[:min(len(step.Lagging), maxLaggingReported)]
+	r.reportStuck(mi, rot, step)
 	recheck := time.Second
 	switch step.Action {
 	case ActionGenerateNext:
@@ -207,6 +210,8 @@ func (r *Runner) rotate(ctx context.Context, mi *meshv1.MeshInstallation, st *tr
 			}
 			rot.Restarted = append(rot.Restarted, key)
 		}
+		t := metav1.NewTime(now)
+		rot.LastRestartAt = &t
 		r.event(mi, "Warning", "ProxiesLagging", "Restart", "%s; restarted %v", step.Message, step.Restart)
 		recheck = step.RecheckAfter
 	case ActionPromote:
@@ -321,6 +326,42 @@ func (r *Runner) restartAllMeshed(ctx context.Context, now time.Time) ([]string,
 		}
 	}
 	return keys, nil
+}
+
+// reportStuck records the stuck and excluded pods in status, with a Warning
+// event whenever either list changes (not on every pass).
+func (r *Runner) reportStuck(mi *meshv1.MeshInstallation, rot *meshv1.RotationStatus, step Step) {
+	stuck, excluded := bounded(step.Stuck), bounded(step.Excluded)
+	stuckChanged := !slices.Equal(stuck, rot.Stuck) || int32(len(step.Stuck)) != rot.StuckCount
+	excludedChanged := !slices.Equal(excluded, rot.Excluded) || int32(len(step.Excluded)) != rot.ExcludedCount
+	rot.Stuck, rot.StuckCount = stuck, int32(len(step.Stuck))
+	rot.Excluded, rot.ExcludedCount = excluded, int32(len(step.Excluded))
+	if stuckChanged && len(step.Stuck) > 0 {
+		r.event(mi, "Warning", meshv1.ReasonRotationStuck, "Rotate",
+			"Trust rotation %s → %s stuck in %s: %d proxies did not converge within %s and nothing more can be done for them: %v; annotate them %s=true or delete them",
+			pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), step.Phase, len(step.Stuck), convergenceTimeout(mi), stuck, contract.RotationExcludeAnnotation)
+	}
+	if excludedChanged && len(step.Excluded) > 0 {
+		r.event(mi, "Warning", "ProxiesExcluded", "Rotate",
+			"Trust rotation %s → %s does not wait for %d excluded pods (%s=true): %v; they lose mesh trust once the old anchor is retired, until they are replaced",
+			pki.ShortFingerprint(rot.OldAnchor), pki.ShortFingerprint(rot.NewAnchor), len(step.Excluded), contract.RotationExcludeAnnotation, excluded)
+	}
+}
+
+// bounded keeps the first maxLaggingReported names (nil when empty, so an
+// unchanged status compares equal).
+func bounded(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	return slices.Clone(list[:min(len(list), maxLaggingReported)])
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
 }
 
 func (r *Runner) event(mi *meshv1.MeshInstallation, eventType, reason, action, note string, args ...any) {

@@ -149,6 +149,7 @@ func newRunnerFixture(t *testing.T) *runnerFixture {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: app, Name: "db-0", Labels: map[string]string{contract.ProxyVersionLabel: "v1"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "sts-uid", Controller: ptr.To(true)}}},
+		Spec:   corev1.PodSpec{InitContainers: []corev1.Container{{Name: contract.ProxyContainerName}}, Containers: []corev1.Container{{Name: "db"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "198.18.0.10"},
 	}
 	f := newFaults()

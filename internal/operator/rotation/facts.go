@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/workload"
 )
 
@@ -18,6 +19,9 @@ type Proxy struct {
 	Anchors  []string
 	Issuer   string
 	Err      error
+	// Excluded: the pod carries contract.RotationExcludeAnnotation; it is
+	// reported but never waited for (and not read).
+	Excluded bool
 }
 
 // Facts is everything a rotation step depends on.
@@ -40,8 +44,10 @@ type Facts struct {
 	PhaseSince time.Time
 	// ConvergenceTimeout bounds each wait before laggards are restarted.
 	ConvergenceTimeout time.Duration
-	// AlreadyRestarted lists workloads restarted in this phase (from status).
+	// AlreadyRestarted lists workloads restarted in this phase (from status),
+	// and LastRestart is when the last of them was (zero when unknown).
 	AlreadyRestarted []string
+	LastRestart      time.Time
 	// RestartWave bounds how many workloads one step restarts.
 	RestartWave int
 }
@@ -53,16 +59,24 @@ func (r *Runner) proxies(ctx context.Context) ([]Proxy, error) {
 		return nil, err
 	}
 	owners := workload.ReplicaSetOwners(ctx, r.Client)
-	reports := r.Proxies.Scrape(ctx, pods)
+	var read []corev1.Pod
 	out := make([]Proxy, 0, len(pods))
-	for i, rep := range reports {
-		out = append(out, Proxy{Pod: rep.Pod.String(), Workload: workload.OwnerKey(&pods[i], owners),
+	for i := range pods {
+		if dataplane.Excluded(&pods[i]) {
+			out = append(out, Proxy{Pod: pods[i].Namespace + "/" + pods[i].Name, Excluded: true})
+			continue
+		}
+		read = append(read, pods[i])
+	}
+	for i, rep := range r.Proxies.Scrape(ctx, read) {
+		out = append(out, Proxy{Pod: rep.Pod.String(), Workload: workload.OwnerKey(&read[i], owners),
 			Anchors: rep.Report.TrustAnchors, Issuer: rep.Report.Issuer, Err: rep.Err})
 	}
 	return out, nil
 }
 
-// meshedPods lists running meshed pods; pods still starting or going away are
+// meshedPods lists running pods that run the proxy (dataplane.RunsProxy: the
+// label alone may be a user's copy); pods still starting or going away are
 // not asked (their proxy reads the current bundle when it starts).
 func (r *Runner) meshedPods(ctx context.Context) ([]corev1.Pod, error) {
 	var list corev1.PodList
@@ -71,7 +85,7 @@ func (r *Runner) meshedPods(ctx context.Context) ([]corev1.Pod, error) {
 	}
 	var out []corev1.Pod
 	for _, p := range list.Items {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+		if dataplane.RunsProxy(&p) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
 			out = append(out, p)
 		}
 	}

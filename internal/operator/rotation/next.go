@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
 )
 
@@ -44,8 +46,14 @@ type Step struct {
 	Converged int
 	Total     int
 	Lagging   []string // pods not converged, sorted
-	Restart   []string // workloads to restart, for ActionRestartLaggards
-	Message   string
+	// Stuck are the lagging pods with nothing left to try, sorted: no
+	// workload can replace them (bare pods, Jobs' pods) or theirs was
+	// restarted, and convergenceTimeout has passed since (see stuck).
+	Stuck []string
+	// Excluded are the pods the user excluded from waiting, sorted.
+	Excluded []string
+	Restart  []string // workloads to restart, for ActionRestartLaggards
+	Message  string
 	// RecheckAfter is when to look again while waiting.
 	RecheckAfter time.Duration
 }
@@ -109,29 +117,47 @@ func (f Facts) unknownIssuer(both []string) Step {
 }
 
 // await reports progress towards a convergence predicate; once every proxy
-// satisfies it the step becomes then. Past the deadline, workloads of
-// laggards are restarted a wave at a time.
+// not excluded satisfies it the step becomes then. Past the deadline,
+// workloads of laggards are restarted a wave at a time; laggards nothing more
+// can be done for are reported as stuck (the rotation keeps waiting for them
+// until they converge, are excluded or are deleted).
 func (f Facts) await(phase Phase, ok func(Proxy) bool, then Step, goal string) Step {
-	var lagging, restart []string
+	var lagging, restart, stuck, excluded []string
+	total := 0
 	for _, p := range f.Proxies {
+		if p.Excluded {
+			excluded = append(excluded, p.Pod)
+			continue
+		}
+		total++
 		if p.Err == nil && ok(p) {
 			continue
 		}
 		lagging = append(lagging, p.Pod)
-		if p.Workload != "" && !slices.Contains(restart, p.Workload) && !slices.Contains(f.AlreadyRestarted, p.Workload) {
+		switch {
+		case p.Workload == "" || slices.Contains(f.AlreadyRestarted, p.Workload):
+			if f.stuck(p) {
+				stuck = append(stuck, p.Pod)
+			}
+		case !slices.Contains(restart, p.Workload):
 			restart = append(restart, p.Workload)
 		}
 	}
 	sort.Strings(lagging)
 	sort.Strings(restart)
-	total := len(f.Proxies)
+	sort.Strings(stuck)
+	sort.Strings(excluded)
 	if len(lagging) == 0 {
-		then.Converged, then.Total = total, total
+		then.Converged, then.Total, then.Excluded = total, total, excluded
 		return then
 	}
 	s := Step{Phase: phase, Action: ActionWait, Converged: total - len(lagging), Total: total, Lagging: lagging,
-		RecheckAfter: recheck,
-		Message:      fmt.Sprintf("%d/%d proxies %s", total-len(lagging), total, goal)}
+		Stuck: stuck, Excluded: excluded, RecheckAfter: recheck,
+		Message: fmt.Sprintf("%d/%d proxies %s", total-len(lagging), total, goal)}
+	if len(stuck) > 0 {
+		s.Message += fmt.Sprintf("; %d stuck past convergenceTimeout %s (%s): annotate them %s=true or delete them",
+			len(stuck), f.ConvergenceTimeout, names(stuck, 5), contract.RotationExcludeAnnotation)
+	}
 	deadline := f.PhaseSince.Add(f.ConvergenceTimeout)
 	if f.PhaseSince.IsZero() || f.Now.Before(deadline) || len(restart) == 0 {
 		return s
@@ -143,6 +169,36 @@ func (f Facts) await(phase Phase, ok func(Proxy) bool, then Step, goal string) S
 	s.Action, s.Restart = ActionRestartLaggards, restart
 	s.Message += fmt.Sprintf("; deadline passed, restarting %v", restart)
 	return s
+}
+
+// stuck says whether a laggard nothing more can be done for has waited long
+// enough to be reported: convergenceTimeout from the phase start for a pod no
+// restart replaces (a bare pod, a Job's pod), and convergenceTimeout from
+// the later of the deadline and the last restart wave for a pod whose
+// workload was restarted (an OnDelete StatefulSet does not replace its pods;
+// a blocked admin port stays blocked). So stuck is declared at most
+// 2×convergenceTimeout after the phase began, plus the restart waves.
+func (f Facts) stuck(p Proxy) bool {
+	if f.PhaseSince.IsZero() {
+		return false
+	}
+	deadline := f.PhaseSince.Add(f.ConvergenceTimeout)
+	if p.Workload == "" {
+		return !f.Now.Before(deadline)
+	}
+	from := deadline
+	if f.LastRestart.After(from) {
+		from = f.LastRestart
+	}
+	return !f.Now.Before(from.Add(f.ConvergenceTimeout))
+}
+
+// names lists up to n names, saying how many more there are.
+func names(list []string, n int) string {
+	if len(list) <= n {
+		return strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(list[:n], ", "), len(list)-n)
 }
 
 func sorted(fps ...string) []string {

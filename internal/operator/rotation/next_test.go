@@ -3,6 +3,7 @@ package rotation
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -168,5 +169,67 @@ func TestNextWithoutAnIssuerOfEitherAnchorNeverSwitchesEarly(t *testing.T) {
 				t.Fatalf("Next = %+v, want %s/%s", s, tc.phase, tc.action)
 			}
 		})
+	}
+}
+
+func TestAwaitReportsStuckLaggardsOnceNothingMoreCanBeDone(t *testing.T) {
+	base := Facts{ActiveAnchor: oldA, NextAnchor: newA, Bundle: []string{oldA, newA}, IssuerSignedBy: oldA,
+		PhaseSince: t0, ConvergenceTimeout: timeout, RestartWave: 1,
+		Proxies: []Proxy{
+			proxy(webA, webDep, oldIss, oldA, newA),
+			proxy("ns/bare", "", oldIss, oldA),
+			proxy("ns/job-x", "", oldIss, oldA),
+			{Pod: "ns/blocked", Workload: webDep, Err: errors.New("dial tcp: i/o timeout")},
+			proxy(dbA, dbSts, oldIss, oldA), // an OnDelete StatefulSet: restarting it replaces nothing
+		}}
+	for _, tc := range []struct {
+		name        string
+		now         time.Duration // after the phase start
+		restarted   []string
+		lastRestart time.Duration // after the phase start; 0 = unknown
+		wantAction  Action
+		wantStuck   []string
+	}{
+		{"before the deadline nothing is stuck", timeout - time.Second, nil, 0, ActionWait, nil},
+		{"at the deadline pods without a workload are stuck, others are restarted", timeout, nil, 0, ActionRestartLaggards, []string{"ns/bare", "ns/job-x"}},
+		{"just restarted: their pods get a timeout to converge", timeout + time.Minute, []string{dbSts, webDep}, timeout + time.Minute, ActionWait, []string{"ns/bare", "ns/job-x"}},
+		{"a timeout after the last restart they are stuck too", 2*timeout + time.Minute, []string{dbSts, webDep}, timeout + time.Minute, ActionWait, []string{"ns/bare", "ns/blocked", dbA, "ns/job-x"}},
+		{"restart time lost: counted from the deadline", 2 * timeout, []string{dbSts, webDep}, 0, ActionWait, []string{"ns/bare", "ns/blocked", dbA, "ns/job-x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := base
+			f.Now, f.AlreadyRestarted = t0.Add(tc.now), tc.restarted
+			if tc.lastRestart > 0 {
+				f.LastRestart = t0.Add(tc.lastRestart)
+			}
+			s := Next(f)
+			if s.Action != tc.wantAction || !reflect.DeepEqual(s.Stuck, tc.wantStuck) || len(s.Lagging) != 4 {
+				t.Fatalf("got action %s, stuck %v, lagging %v (%s)", s.Action, s.Stuck, s.Lagging, s.Message)
+			}
+			if len(tc.wantStuck) > 0 && !strings.Contains(s.Message, tc.wantStuck[0]) {
+				t.Fatalf("message does not name the stuck pods: %s", s.Message)
+			}
+		})
+	}
+}
+
+func TestAwaitSkipsExcludedPodsAndCompletes(t *testing.T) {
+	f := Facts{Now: t0.Add(3 * timeout), ActiveAnchor: oldA, NextAnchor: newA, Bundle: []string{newA}, IssuerSignedBy: newA,
+		Issuer: newIss, PhaseSince: t0, ConvergenceTimeout: timeout,
+		Proxies: []Proxy{
+			proxy(webA, webDep, newIss, newA),
+			proxy("ns/bare", "", oldIss, oldA),
+		}}
+	if s := Next(f); s.Action != ActionWait || !reflect.DeepEqual(s.Stuck, []string{"ns/bare"}) {
+		t.Fatalf("a bare laggard: %+v", s)
+	}
+	f.Proxies[1].Excluded = true
+	s := Next(f)
+	if s.Phase != PhasePromote || s.Action != ActionPromote || s.Total != 1 || !reflect.DeepEqual(s.Excluded, []string{"ns/bare"}) {
+		t.Fatalf("excluding the laggard lets the rotation finish and reports it: %+v", s)
+	}
+	f.Proxies = f.Proxies[:1] // or it was deleted
+	if s := Next(f); s.Action != ActionPromote || len(s.Excluded) != 0 {
+		t.Fatalf("deleting the laggard lets the rotation finish: %+v", s)
 	}
 }

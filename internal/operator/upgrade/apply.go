@@ -15,6 +15,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
 	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
 	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
@@ -53,6 +54,8 @@ func (r *Runner) Step(ctx context.Context, mi *meshv1.MeshInstallation) (Step, e
 	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
 		return Step{}, err
 	}
+	// The label alone may be a user's copy: only pods running the proxy count.
+	pods.Items = slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return !dataplane.RunsProxy(&p) })
 	var rss appsv1.ReplicaSetList
 	if err := r.Client.List(ctx, &rss); err != nil {
 		return Step{}, err
@@ -233,7 +236,9 @@ func (r *Runner) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step
 	var scoped []corev1.Pod
 	for i := range pods {
 		p := &pods[i]
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && inScope[workload.OwnerKey(p, owners)] {
+		// An excluded pod (contract.RotationExcludeAnnotation) is not read: its
+		// admin port may be blocked, and the gate must not wait on it.
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && !dataplane.Excluded(p) && inScope[workload.OwnerKey(p, owners)] {
 			scoped = append(scoped, *p)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
@@ -665,5 +666,43 @@ func TestInProgressAndGatesControlPlane(t *testing.T) {
 	}
 	if InProgress(nil) || GatesControlPlane(nil) {
 		t.Error("no upgrade is neither")
+	}
+}
+
+// A wave's proxy whose admin port cannot be read (a NetworkPolicy) cannot
+// hold the wave forever: the gate waits naming the pod, then the step
+// deadline fails it, still naming the pod.
+func TestUnreadableProxyCannotHangAWave(t *testing.T) {
+	bakeStart := CountersFrom(*counters(1000, 0), t0)
+	reading := func() Reading {
+		_, err := SumReports([]proxymetrics.PodReport{
+			{Pod: types.NamespacedName{Namespace: "shop", Name: "a-1"}, Report: proxymetrics.Report{Inbound: *counters(2000, 0)}},
+			{Pod: types.NamespacedName{Namespace: "shop", Name: "a-2"}, Err: errors.New("dial tcp 10.0.0.7:4191: i/o timeout")},
+		})
+		return Reading{Err: err}
+	}
+	for _, tc := range []struct {
+		name string
+		now  time.Duration
+		want expect
+	}{
+		{"within the step deadline: wait, naming the pod", 5 * time.Minute,
+			expect{action: ActionWait, step: StepBake, mention: "shop/a-2"}},
+		{"past the step deadline: the step fails, naming the pod", defaultStepDeadline,
+			expect{action: ActionBeginRollback, phase: PhaseRollingBack, cp: vTo, mention: "shop/a-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := base()
+			afterCP(&f)
+			f.Upgrade = inProgress(PhaseWave, StepBake, 0)
+			f.Upgrade.BakeStart = &bakeStart
+			f.Workloads[0] = meshedWorkload(keyA, pTo, true, forwardStamp)
+			f.Now, f.Reading = t0.Add(tc.now), reading()
+			s := Next(f)
+			check(t, s, tc.want)
+			if tc.want.action == ActionBeginRollback && (s.Verdict == nil || s.Verdict.Reason != ReasonDeadlineExceeded) {
+				t.Fatalf("verdict %+v, want %s", s.Verdict, ReasonDeadlineExceeded)
+			}
+		})
 	}
 }

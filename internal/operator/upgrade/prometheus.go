@@ -17,6 +17,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	c "github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 )
 
 // WindowSource measures the golden metrics of some namespaces over a window
@@ -44,7 +45,14 @@ type PrometheusSource struct {
 	Checks []meshv1.PromQLCheck
 	// NamespaceLabel is the series label holding the pod's namespace.
 	NamespaceLabel string
+	// QueryTimeout bounds each query, answer included (0: only ctx bounds it).
+	QueryTimeout time.Duration
 }
+
+// DefaultQueryTimeout bounds one Prometheus query of NewPrometheusSource; its
+// answers are also capped at proxymetrics.MaxBodyBytes, so a wrong URL or a
+// hostile endpoint cannot hold a reconcile or fill the operator's memory.
+const DefaultQueryTimeout = 10 * time.Second
 
 // NewPrometheusSource builds a source for a PrometheusGate; rt may be nil for
 // the default transport.
@@ -52,11 +60,12 @@ func NewPrometheusSource(g *meshv1.PrometheusGate, rt http.RoundTripper) (*Prome
 	if g == nil || g.URL == "" {
 		return nil, errors.New("gate.prometheus.url is required for the Prometheus source")
 	}
-	client, err := promapi.NewClient(promapi.Config{Address: g.URL, RoundTripper: rt})
+	client, err := promapi.NewClient(promapi.Config{Address: g.URL, RoundTripper: proxymetrics.LimitedTransport{Base: rt}})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %s: %w", g.URL, err)
 	}
-	return &PrometheusSource{API: promv1.NewAPI(client), Checks: g.Checks, NamespaceLabel: DefaultNamespaceLabel}, nil
+	return &PrometheusSource{API: promv1.NewAPI(client), Checks: g.Checks, NamespaceLabel: DefaultNamespaceLabel,
+		QueryTimeout: DefaultQueryTimeout}, nil
 }
 
 // GoldenQueries returns the PromQL for requests, failures and p99 latency of
@@ -117,7 +126,7 @@ func (p *PrometheusSource) Measure(ctx context.Context, namespaces []string, win
 func (p *PrometheusSource) check(ctx context.Context, check meshv1.PromQLCheck, namespaces []string, window time.Duration, at time.Time) (CheckResult, error) {
 	r := CheckResult{Name: check.Name}
 	q := strings.NewReplacer("$namespaces", NamespaceRegex(namespaces), "$window", PromDuration(window)).Replace(check.Query)
-	val, _, _, err := p.API.Query(ctx, q, at)
+	val, err := p.query(ctx, q, at)
 	var apiErr *promv1.Error
 	if errors.As(err, &apiErr) && apiErr.Type == promv1.ErrBadData {
 		r.Message = fmt.Sprintf("query rejected: %v", apiErr)
@@ -166,9 +175,20 @@ func (p *PrometheusSource) check(ctx context.Context, check meshv1.PromQLCheck, 
 	return r, nil
 }
 
+// query runs one query within QueryTimeout.
+func (p *PrometheusSource) query(ctx context.Context, q string, at time.Time) (model.Value, error) {
+	if p.QueryTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.QueryTimeout)
+		defer cancel()
+	}
+	val, _, _, err := p.API.Query(ctx, q, at)
+	return val, err
+}
+
 // scalar runs a query expected to give at most one value; no value is (0, false).
 func (p *PrometheusSource) scalar(ctx context.Context, q string, at time.Time) (float64, bool, error) {
-	val, _, _, err := p.API.Query(ctx, q, at)
+	val, err := p.query(ctx, q, at)
 	if err != nil {
 		return 0, false, fmt.Errorf("prometheus query %s: %w", q, err)
 	}

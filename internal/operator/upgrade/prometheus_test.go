@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 )
 
 // fakePrometheus answers /api/v1/query like Prometheus does, from the first
@@ -163,5 +165,54 @@ func TestPromHelpers(t *testing.T) {
 		if got := PromDuration(d); got != want {
 			t.Errorf("PromDuration(%s) = %s, want %s", d, got, want)
 		}
+	}
+}
+
+// A Prometheus URL that streams an endless answer is refused at
+// proxymetrics.MaxBodyBytes, not read into memory.
+func TestPrometheusSourceRefusesAnEndlessAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[`))
+		sample := []byte(`{"metric":{"pod":"` + strings.Repeat("x", 4000) + `"},"value":[1700000000,"1"]},`)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(sample); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	src, err := NewPrometheusSource(&meshv1.PrometheusGate{URL: srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Measure(context.Background(), []string{"shop"}, time.Minute, time.Now())
+	if !errors.Is(err, proxymetrics.ErrBodyTooLarge) {
+		t.Fatalf("endless answer: err %v", err)
+	}
+}
+
+// A Prometheus that accepts and never answers costs one QueryTimeout.
+func TestPrometheusSourceGivesUpOnASilentServer(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop) // before Close: a cancelled client may leave its connection open
+	src, err := NewPrometheusSource(&meshv1.PrometheusGate{URL: srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.QueryTimeout != DefaultQueryTimeout {
+		t.Fatalf("query timeout %s, want %s", src.QueryTimeout, DefaultQueryTimeout)
+	}
+	src.QueryTimeout = 200 * time.Millisecond
+	_, err = src.Measure(context.Background(), []string{"shop"}, time.Minute, time.Now())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("silent Prometheus: err %v, want the query deadline", err)
 	}
 }
