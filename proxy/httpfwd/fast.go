@@ -239,12 +239,16 @@ func fastEligible(req *http.Request) bool {
 }
 
 // validHeaders applies net/http's server's own checks (httpguts): a request
-// it answers with 400 is left to it.
+// it answers with 400 is left to it. Names too: http.ReadRequest takes
+// "Transfer Encoding: chunked", which would go upstream as it came.
 func validHeaders(host string, h http.Header) bool {
 	if !httpguts.ValidHostHeader(host) {
 		return false
 	}
-	for _, vv := range h {
+	for k, vv := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
 				return false

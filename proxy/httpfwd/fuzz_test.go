@@ -57,6 +57,8 @@ var fastPathSeeds = []string{
 	// Odd request lines, header names and hop-by-hop headers.
 	"OPTIONS * HTTP/1.1\r\nHost: web\r\n\r\n",
 	"GET /a#frag?x HTTP/1.1\r\nHost: web\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: web\r\nBad Name: x\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: web\r\nTransfer Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: web\r\nX-A: a\x00b\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: web\r\nConnection: Content-Length\r\nContent-Length: 0\r\n\r\n",
 	"POST / HTTP/1.1\r\nHost: web\r\nConnection: keep-alive, Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
