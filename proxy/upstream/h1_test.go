@@ -171,3 +171,64 @@ func TestH1PoolGivesUpWhenTheClientDoes(t *testing.T) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }
+
+// A response whose framing other parsers may read differently (RFC 9112
+// 6.1, 6.3), or after which the connection switched protocols, is read as
+// net/http reads it, but its connection never serves another request.
+func TestH1PoolClosesConnectionAfterAmbiguousFraming(t *testing.T) {
+	for _, raw := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 0\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\n",
+	} {
+		s := startRaw(t, func(req *http.Request, _ int, c net.Conn) bool {
+			if req.URL.Path == "/first" {
+				_, _ = io.WriteString(c, raw)
+			} else {
+				_, _ = io.WriteString(c, okReply)
+			}
+			return true
+		})
+		p := newPool()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.addr.String()+"/first", nil)
+		resp, err := p.RoundTrip(req, s.addr)
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || (resp.StatusCode == http.StatusOK && string(body) != "ok") {
+			t.Fatalf("%q: body %q, err %v", raw, body, err)
+		}
+		if _, body, err := get(t, p, context.Background(), s.addr, http.MethodGet); err != nil || body != "ok" {
+			t.Fatalf("%q: second body %q, err %v", raw, body, err)
+		}
+		if n := s.conns.Load(); n != 2 {
+			t.Errorf("%q: %d connections, want 2 (the first not reused)", raw, n)
+		}
+		p.closeIdle()
+	}
+}
+
+// The header block is checked where it sits in the buffer: bare LF ends
+// count, and a block too large to check is not trusted.
+func TestPeekFraming(t *testing.T) {
+	cases := []struct {
+		raw     string
+		cl, te  bool
+		checked bool
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true, false, true},
+		{"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n0\r\n\r\nContent-Length: 1\r\n", false, true, true},
+		{"HTTP/1.1 200 OK\r\nX-A: a\r\n Content-Length: 1\r\n\r\n", false, false, true},
+		{"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", 5000) + "\r\n\r\n", false, false, false},
+		{"HTTP/1.1 200 OK\r\n", false, false, false},
+	}
+	for _, tc := range cases {
+		f := peekFraming(bufio.NewReader(strings.NewReader(tc.raw)))
+		if f.contentLength != tc.cl || f.transferEncoding != tc.te || f.unseen == tc.checked {
+			t.Errorf("%.40q: %+v, want Content-Length %v, Transfer-Encoding %v, checked %v", tc.raw, f, tc.cl, tc.te, tc.checked)
+		}
+	}
+}
