@@ -74,3 +74,20 @@ func startNetHTTP(t *testing.T) func(raw string) int {
 		return resp.StatusCode
 	}
 }
+
+// net/http's server does not refuse a request with both Content-Length and
+// Transfer-Encoding: it reads the body as chunked (RFC 9112 6.3). Neither
+// does the proxy, but upstream such a request arrives chunked only, with
+// the body and the request after it as net/http reads them.
+func TestConflictingFramingArrivesChunkedOnly(t *testing.T) {
+	const input = "POST / HTTP/1.1\r\nHost: web\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: web\r\n\r\n"
+	accepted := newNetHTTPOracle(t).accepted(t, []byte(input))
+	if len(accepted) != 2 || string(accepted[0].Body) != "abc" || accepted[1].Path != "/next" {
+		t.Fatalf("net/http accepted %+v", accepted)
+	}
+	fwd := newProxyRig(t).forwarded(t, []byte(input), accepted)
+	if len(fwd) != 2 || fwd[0].problem != "" || string(fwd[0].Body) != "abc" || fwd[1].Path != "/next" {
+		t.Fatalf("forwarded %+v", fwd)
+	}
+}

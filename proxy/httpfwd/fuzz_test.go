@@ -86,6 +86,6 @@ func FuzzFastPathDifferential(f *testing.F) {
 				return // HTTP/2 (h2c) is out of this target's scope
 			}
 		}
-		checkDifferential(t, input, accepted, rig.forwarded(t, input))
+		checkDifferential(t, input, accepted, rig.forwarded(t, input, accepted))
 	})
 }

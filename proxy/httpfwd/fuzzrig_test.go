@@ -61,16 +61,45 @@ func loopback(tb testing.TB) net.Listener {
 
 // exchange sends input on c, half-closes it and reads until the server
 // closes: then the server has handled every request it was going to.
-func exchange(tb testing.TB, c net.Conn, input []byte) {
+//
+// Before the half-close it awaits the answers to awaited (the requests
+// net/http read whole): net/http's server, which the fast path hands
+// connections to, takes a half-close for the client's departure and cancels
+// what is in flight, which would hide the pipelined requests after it.
+func exchange(tb testing.TB, c net.Conn, input []byte, awaited []seenRequest) {
 	tb.Helper()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(fuzzWait))
 	_, _ = c.Write(input) // a server that refused early may reset the rest
+	br := bufio.NewReader(c)
+	for _, a := range awaited {
+		if !a.Complete || !readFinalResponse(br, a.Method) {
+			break
+		}
+	}
 	_ = c.(*net.TCPConn).CloseWrite()
-	_, err := io.Copy(io.Discard, c)
+	_, err := io.Copy(io.Discard, br)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		tb.Fatalf("server still open %v after the client finished sending %q", fuzzWait, input)
+	}
+}
+
+// readFinalResponse reads one response, after any 1xx, to a request of
+// method; false when there is none.
+func readFinalResponse(br *bufio.Reader, method string) bool {
+	for {
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			return false
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			return false
+		}
+		if resp.StatusCode >= 200 {
+			return true
+		}
 	}
 }
 
@@ -113,7 +142,7 @@ func (o *netHTTPOracle) accepted(tb testing.TB, input []byte) []seenRequest {
 		tb.Fatal(err)
 	}
 	key := c.LocalAddr().String()
-	exchange(tb, c, input)
+	exchange(tb, c, input, nil)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	got := o.seen[key]
@@ -321,7 +350,7 @@ func newProxyRig(tb testing.TB) *proxyRig {
 	return rig
 }
 
-func (rig *proxyRig) forwarded(tb testing.TB, input []byte) []forwarded {
+func (rig *proxyRig) forwarded(tb testing.TB, input []byte, accepted []seenRequest) []forwarded {
 	rec := startRecorder(tb)
 	tr := &upstream.Transports{Dialer: &upstream.Dialer{}}
 	s := New(Config{
@@ -342,7 +371,7 @@ func (rig *proxyRig) forwarded(tb testing.TB, input []byte) []forwarded {
 		defer close(served)
 		_ = s.Serve(server, ConnInfo{})
 	}()
-	exchange(tb, client, input)
+	exchange(tb, client, input, accepted)
 	select {
 	case <-served:
 	case <-time.After(fuzzWait):
