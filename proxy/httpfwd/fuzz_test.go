@@ -2,7 +2,9 @@ package httpfwd
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // fastPathSeeds are the framing tricks of request smuggling and the
@@ -88,4 +90,32 @@ func FuzzFastPathDifferential(f *testing.F) {
 		}
 		checkDifferential(t, input, accepted, rig.forwarded(t, input, accepted))
 	})
+}
+
+// Every exec of the fuzz target ends what it started: a second round of
+// the seeds leaves as many goroutines as the first.
+func TestFastPathFuzzRigLeavesNoGoroutines(t *testing.T) {
+	oracle, rig := newNetHTTPOracle(t), newProxyRig(t)
+	round := func() int {
+		for _, s := range fastPathSeeds {
+			rig.forwarded(t, []byte(s), oracle.accepted(t, []byte(s)))
+		}
+		return settledGoroutines()
+	}
+	if before, after := round(), round(); after > before {
+		t.Fatalf("goroutines %d after the first round of seeds, %d after the second", before, after)
+	}
+}
+
+// settledGoroutines waits (boundedly) until the count holds still for 50ms.
+func settledGoroutines() int {
+	n, still := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(fuzzWait); still < 5 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := runtime.NumGoroutine(); m == n {
+			still++
+		} else {
+			n, still = m, 0
+		}
+	}
+	return n
 }
