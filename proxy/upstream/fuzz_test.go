@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // poolSeeds are hostile answers: framing tricks of response splitting and
@@ -66,36 +68,66 @@ func FuzzH1PoolResponse(f *testing.F) {
 	}
 	f.Add(true, []byte("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n"))
 	f.Add(true, []byte("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"))
-	f.Fuzz(func(t *testing.T, head bool, raw []byte) {
-		if len(raw) > poolFuzzMaxInput {
-			return
+	f.Fuzz(checkPoolResponse)
+}
+
+func checkPoolResponse(t *testing.T, head bool, raw []byte) {
+	if len(raw) > poolFuzzMaxInput {
+		return
+	}
+	method := http.MethodGet
+	if head {
+		method = http.MethodHead
+	}
+	want := netHTTPReads(raw, &http.Request{Method: method})
+	h := startHostile(t, raw, want.err == nil && !want.resp.closeAfter)
+	p := newPool()
+	t.Cleanup(func() { p.closeIdle(); _ = h.stop() }) // a second time is harmless; it matters after a failure
+	got, err := poolReads(p, h.addr, method, "/first")
+	switch {
+	case want.err != nil && err == nil:
+		t.Fatalf("pool read %+v where net/http fails (%v); raw %q", got, want.err, raw)
+	case want.err == nil && err != nil:
+		t.Fatalf("pool failed (%v) where net/http reads %+v; raw %q", err, want.resp, raw)
+	case want.err == nil && !sameResponse(got, want.resp):
+		t.Fatalf("pool read %+v, net/http %+v; raw %q", got, want.resp, raw)
+	}
+	second, err := poolReads(p, h.addr, http.MethodGet, "/second")
+	p.closeIdle()
+	served := h.stop()
+	if err != nil || second.status != http.StatusOK || string(second.body) != secondBody {
+		t.Fatalf("second request: %+v, err %v, after raw %q", second, err, raw)
+	}
+	if !want.reusable && len(served) > 1 && served[1] == 0 {
+		t.Fatalf("connection reused after a response not read whole and unambiguously; raw %q", raw)
+	}
+}
+
+// Every exec of the fuzz target ends what it started: a second round of
+// the seeds leaves as many goroutines as the first.
+func TestPoolFuzzRigLeavesNoGoroutines(t *testing.T) {
+	round := func() int {
+		for _, s := range poolSeeds {
+			checkPoolResponse(t, false, []byte(s))
 		}
-		method := http.MethodGet
-		if head {
-			method = http.MethodHead
+		return settledGoroutines()
+	}
+	if before, after := round(), round(); after > before {
+		t.Fatalf("goroutines %d after the first round of seeds, %d after the second", before, after)
+	}
+}
+
+// settledGoroutines waits (boundedly) until the count holds still for 50ms.
+func settledGoroutines() int {
+	n, still := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(poolFuzzWait); still < 5 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := runtime.NumGoroutine(); m == n {
+			still++
+		} else {
+			n, still = m, 0
 		}
-		want := netHTTPReads(raw, &http.Request{Method: method})
-		h := startHostile(t, raw, want.err == nil && !want.resp.closeAfter)
-		p := newPool()
-		got, err := poolReads(p, h.addr, method, "/first")
-		switch {
-		case want.err != nil && err == nil:
-			t.Fatalf("pool read %+v where net/http fails (%v); raw %q", got, want.err, raw)
-		case want.err == nil && err != nil:
-			t.Fatalf("pool failed (%v) where net/http reads %+v; raw %q", err, want.resp, raw)
-		case want.err == nil && !sameResponse(got, want.resp):
-			t.Fatalf("pool read %+v, net/http %+v; raw %q", got, want.resp, raw)
-		}
-		second, err := poolReads(p, h.addr, http.MethodGet, "/second")
-		p.closeIdle()
-		served := h.stop()
-		if err != nil || second.status != http.StatusOK || string(second.body) != secondBody {
-			t.Fatalf("second request: %+v, err %v, after raw %q", second, err, raw)
-		}
-		if !want.reusable && len(served) > 1 && served[1] == 0 {
-			t.Fatalf("connection reused after a response not read whole and unambiguously; raw %q", raw)
-		}
-	})
+	}
+	return n
 }
 
 // poolReads sends one request through p and reads its response whole.
