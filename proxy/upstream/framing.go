@@ -43,27 +43,41 @@ func peekFraming(br *bufio.Reader) framing {
 }
 
 // headerEnd returns the length of the header block at the start of b (its
-// empty line included, CRLF or bare LF as net/http accepts), or -1.
+// empty line included, CRLF or bare LF as net/http accepts), or -1. The
+// buffer may hold kilobytes of body after the block: neither search runs
+// past the first end found.
 func headerEnd(b []byte) int {
-	end := -1
-	if i := bytes.Index(b, []byte("\n\r\n")); i >= 0 {
-		end = i + 3
+	crlf := bytes.Index(b, []byte("\n\r\n"))
+	within := b
+	if crlf >= 0 {
+		within = b[:crlf+2]
 	}
-	if i := bytes.Index(b, []byte("\n\n")); i >= 0 && (end < 0 || i+2 < end) {
-		end = i + 2
+	if i := bytes.Index(within, []byte("\n\n")); i >= 0 {
+		return i + 2
 	}
-	return end
+	if crlf >= 0 {
+		return crlf + 3
+	}
+	return -1
 }
 
 func scanFraming(block []byte) framing {
 	var f framing
-	for line := range bytes.Lines(block) {
-		name, _, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
+	for len(block) > 0 {
+		line := block
+		if i := bytes.IndexByte(block, '\n'); i >= 0 {
+			line, block = block[:i], block[i+1:]
+		} else {
+			block = nil
 		}
-		f.contentLength = f.contentLength || bytes.EqualFold(name, []byte("Content-Length"))
-		f.transferEncoding = f.transferEncoding || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		switch {
+		case !ok:
+		case len(name) == len("Content-Length"):
+			f.contentLength = f.contentLength || bytes.EqualFold(name, []byte("Content-Length"))
+		case len(name) == len("Transfer-Encoding"):
+			f.transferEncoding = f.transferEncoding || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+		}
 	}
 	return f
 }
