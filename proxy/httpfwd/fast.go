@@ -223,7 +223,7 @@ func fastEligible(req *http.Request) bool {
 	if len(req.TransferEncoding) > 0 || req.ContentLength < 0 || req.ContentLength > smallBodyMax {
 		return false
 	}
-	if req.RequestURI == "*" || req.URL.Host != "" || req.Host == "" || len(req.Header["Host"]) > 1 {
+	if req.RequestURI == "*" || req.URL.Host != "" || req.URL.Opaque != "" || req.Host == "" || len(req.Header["Host"]) > 1 {
 		return false
 	}
 	if !validHeaders(req.Host, req.Header) {

@@ -91,3 +91,24 @@ func TestConflictingFramingArrivesChunkedOnly(t *testing.T) {
 		t.Fatalf("forwarded %+v", fwd)
 	}
 }
+
+// net/http's server accepts a target that is an absolute URI without
+// authority, which has no origin-form: net/http's client would send the
+// upstream "GET foo" for "GET http:foo". Neither path forwards it (found by
+// FuzzFastPathDifferential).
+func TestOpaqueRequestTargetIsNotForwarded(t *testing.T) {
+	oracle, rig := newNetHTTPOracle(t), newProxyRig(t)
+	for _, raw := range []string{
+		"GET http:foo HTTP/1.1\r\nHost: web\r\n\r\n",                               // fast path
+		"GET mailto:x@y HTTP/1.0\r\nHost: web\r\n\r\n",                             // net/http's path
+		"GET / HTTP/1.1\r\nHost: web\r\n\r\nGET a:0 HTTP/1.1\r\nHost: web\r\n\r\n", // pipelined
+	} {
+		accepted := oracle.accepted(t, []byte(raw))
+		fwd := rig.forwarded(t, []byte(raw), accepted)
+		for _, f := range fwd {
+			if f.problem != "" || f.Path != "/" {
+				t.Errorf("%q: forwarded %+v", raw, fwd)
+			}
+		}
+	}
+}

@@ -220,7 +220,7 @@ func (r *recorder) serve(c net.Conn) {
 		f := forwarded{problem: framingProblem(head)}
 		req, err := http.ReadRequest(br)
 		if err != nil {
-			f.problem += "; net/http cannot parse it: " + err.Error()
+			f.problem = strings.TrimPrefix(f.problem+", net/http cannot parse it: "+err.Error(), ", ")
 			r.record(f)
 			return
 		}

@@ -185,6 +185,10 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Opaque != "" {
+		refuseOpaque(w)
+		return
+	}
 	info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
 	target := s.cfg.Route(info)
 	t := s.track(r.Context(), info, target, r.Header)
@@ -214,6 +218,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	readSmallBody(r)
 	ctx := context.WithValue(upstream.WithTarget(r.Context(), target), trackerKey{}, t)
 	s.rp.ServeHTTP(sw, r.WithContext(ctx))
+}
+
+// refuseOpaque answers a request whose target is an absolute URI without
+// authority ("GET http:foo", "GET a:0"), which net/http's server accepts:
+// it has no origin-form, and net/http's client would send the upstream
+// "GET foo", a target it reads differently or not at all. Like net/http's
+// own refusals of malformed requests, it is not counted and closes.
+func refuseOpaque(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, "400 Bad Request: request target without authority", http.StatusBadRequest)
 }
 
 // track starts following one request: the peer is the client's identity
