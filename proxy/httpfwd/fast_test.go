@@ -112,3 +112,24 @@ func TestOpaqueRequestTargetIsNotForwarded(t *testing.T) {
 		}
 	}
 }
+
+// A chunked body whose trailer is malformed fails; net/http's server (with
+// full duplex, as the proxy's) would go on to read what follows as the next
+// request. The proxy closes the connection instead (found by
+// FuzzFastPathDifferential; timing-dependent before the fix, hence rounds).
+func TestRequestAfterBadTrailerIsNotForwarded(t *testing.T) {
+	oracle, rig := newNetHTTPOracle(t), newProxyRig(t)
+	for _, raw := range []string{
+		"POST / HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n0\nGET /smuggled HTTP/1.1\r\nHost: web\r\n\r\n",
+		"T / HTTP/1.9\r\nHost:Xz\nTransfer-Encoding: chunked\r\n\r\n0\nGZT /smuggled HTTP/1.2\r\nHost:wB\r\n\r\n",
+	} {
+		for range 100 {
+			accepted := oracle.accepted(t, []byte(raw))
+			for _, f := range rig.forwarded(t, []byte(raw), accepted) {
+				if f.Path == "/smuggled" {
+					t.Fatalf("%q: forwarded %+v; net/http accepted %+v", raw, f, accepted)
+				}
+			}
+		}
+	}
+}

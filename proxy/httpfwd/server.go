@@ -215,9 +215,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 		}
 	}
+	guard := guardBody(r)
 	readSmallBody(r)
 	ctx := context.WithValue(upstream.WithTarget(r.Context(), target), trackerKey{}, t)
 	s.rp.ServeHTTP(sw, r.WithContext(ctx))
+	if guard != nil && guard.failed.Load() {
+		closeAfterReply(w)
+	}
 }
 
 // refuseOpaque answers a request whose target is an absolute URI without
