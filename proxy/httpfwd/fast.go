@@ -66,6 +66,9 @@ type replayConn struct {
 	pre []byte
 }
 
+// CloseWrite: see infoConn.CloseWrite.
+func (c *replayConn) CloseWrite() error { return closeWrite(c.Conn) }
+
 func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)

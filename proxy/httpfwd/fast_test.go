@@ -2,11 +2,17 @@ package httpfwd
 
 import (
 	"bufio"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/upstream"
 )
 
 // A request net/http's server answers with 400 is never served by the fast
@@ -132,4 +138,50 @@ func TestRequestAfterBadTrailerIsNotForwarded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A connection net/http closes after its answer because of the request
+// body (here a bad trailer) is half-closed first, so the client sees its
+// end at once rather than after net/http's 500ms linger.
+func TestHandedOverConnectionIsHalfClosed(t *testing.T) {
+	rig := newProxyRig(t)
+	rec := startRecorder(t)
+	tr := &upstream.Transports{Dialer: &upstream.Dialer{}}
+	s := New(Config{
+		Direction: contract.DirectionInbound, Metrics: rig.m, Upstream: tr,
+		Route: func(ConnInfo) discovery.Target { return discovery.Target{Addr: rec.addr} },
+		Log:   slog.New(slog.DiscardHandler),
+	})
+	defer s.Close()
+	client, err := net.Dial("tcp", rig.front.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := rig.front.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	halfClosed := make(chan struct{})
+	go func() { _ = s.Serve(&closeWriteSpy{Conn: server, halfClosed: halfClosed}, ConnInfo{}) }()
+	const raw = "POST / HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n0\nX Y HTTP/1.1\r\n\r\n"
+	if _, err := io.WriteString(client, raw); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-halfClosed:
+	case <-time.After(fuzzWait):
+		t.Fatal("net/http closed the connection without half-closing it first")
+	}
+	rec.stop(tr.CloseIdle)
+}
+
+type closeWriteSpy struct {
+	net.Conn
+	halfClosed chan struct{}
+}
+
+func (c *closeWriteSpy) CloseWrite() error {
+	close(c.halfClosed)
+	return c.Conn.(*net.TCPConn).CloseWrite()
 }

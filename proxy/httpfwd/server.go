@@ -88,6 +88,20 @@ type infoConn struct {
 	info ConnInfo
 }
 
+// CloseWrite passes net/http's half-close through: closing a connection
+// after a response, net/http's server half-closes it, then lingers 500ms
+// before the full close. Hidden behind a wrapper, the half-close did not
+// happen, and a client reading to the end (Connection: close, a response
+// delimited by the close) waited those 500ms.
+func (c *infoConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // New starts serving; Close stops it.
 func New(cfg Config) *Server {
 	if cfg.Now == nil {
