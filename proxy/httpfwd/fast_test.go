@@ -100,19 +100,22 @@ func TestConflictingFramingArrivesChunkedOnly(t *testing.T) {
 
 // net/http's server accepts a target that is an absolute URI without
 // authority, which has no origin-form: net/http's client would send the
-// upstream "GET foo" for "GET http:foo". Neither path forwards it (found by
-// FuzzFastPathDifferential).
+// upstream "GET foo" for "GET http:foo"; and an absolute-form authority
+// that is no valid Host, which it would send as an empty Host. Neither path
+// forwards them (found by FuzzFastPathDifferential).
 func TestOpaqueRequestTargetIsNotForwarded(t *testing.T) {
 	oracle, rig := newNetHTTPOracle(t), newProxyRig(t)
 	for _, raw := range []string{
 		"GET http:foo HTTP/1.1\r\nHost: web\r\n\r\n",                               // fast path
 		"GET mailto:x@y HTTP/1.0\r\nHost: web\r\n\r\n",                             // net/http's path
 		"GET / HTTP/1.1\r\nHost: web\r\n\r\nGET a:0 HTTP/1.1\r\nHost: web\r\n\r\n", // pipelined
+		"GET http://we\"b/ HTTP/1.1\r\nHost: web\r\n\r\n",                          // an authority no Host may be
+		"GET a://0\" HTTP/1.0\r\n\r\n",
 	} {
 		accepted := oracle.accepted(t, []byte(raw))
 		fwd := rig.forwarded(t, []byte(raw), accepted)
 		for _, f := range fwd {
-			if f.problem != "" || f.Path != "/" {
+			if f.problem != "" || f.Path != "/" || f.Host != "web" {
 				t.Errorf("%q: forwarded %+v", raw, fwd)
 			}
 		}

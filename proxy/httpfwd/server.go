@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/metrics"
@@ -199,8 +201,8 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Opaque != "" {
-		refuseOpaque(w)
+	if r.URL.Opaque != "" || !httpguts.ValidHostHeader(r.Host) {
+		refuseTarget(w)
 		return
 	}
 	info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
@@ -238,14 +240,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// refuseOpaque answers a request whose target is an absolute URI without
-// authority ("GET http:foo", "GET a:0"), which net/http's server accepts:
-// it has no origin-form, and net/http's client would send the upstream
-// "GET foo", a target it reads differently or not at all. Like net/http's
-// own refusals of malformed requests, it is not counted and closes.
-func refuseOpaque(w http.ResponseWriter) {
+// refuseTarget answers a request whose target net/http's server accepts but
+// net/http's client cannot send on: an absolute URI without authority
+// ("GET http:foo", "GET a:0") has no origin-form, and the upstream would get
+// "GET foo"; an absolute-form authority that is no valid Host ("GET
+// http://a"b/", checked only in a Host header) would reach it as an empty
+// Host. Like net/http's own refusals of malformed requests, it is not
+// counted and closes.
+func refuseTarget(w http.ResponseWriter) {
 	w.Header().Set("Connection", "close")
-	http.Error(w, "400 Bad Request: request target without authority", http.StatusBadRequest)
+	http.Error(w, "400 Bad Request: request target cannot be forwarded", http.StatusBadRequest)
 }
 
 // track starts following one request: the peer is the client's identity
