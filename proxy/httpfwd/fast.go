@@ -66,6 +66,9 @@ type replayConn struct {
 	pre []byte
 }
 
+// CloseWrite: see infoConn.CloseWrite.
+func (c *replayConn) CloseWrite() error { return closeWrite(c.Conn) }
+
 func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
@@ -223,7 +226,7 @@ func fastEligible(req *http.Request) bool {
 	if len(req.TransferEncoding) > 0 || req.ContentLength < 0 || req.ContentLength > smallBodyMax {
 		return false
 	}
-	if req.RequestURI == "*" || req.URL.Host != "" || req.Host == "" || len(req.Header["Host"]) > 1 {
+	if req.RequestURI == "*" || req.URL.Host != "" || req.URL.Opaque != "" || req.Host == "" || len(req.Header["Host"]) > 1 {
 		return false
 	}
 	if !validHeaders(req.Host, req.Header) {
@@ -239,12 +242,16 @@ func fastEligible(req *http.Request) bool {
 }
 
 // validHeaders applies net/http's server's own checks (httpguts): a request
-// it answers with 400 is left to it.
+// it answers with 400 is left to it. Names too: http.ReadRequest takes
+// "Transfer Encoding: chunked", which would go upstream as it came.
 func validHeaders(host string, h http.Header) bool {
 	if !httpguts.ValidHostHeader(host) {
 		return false
 	}
-	for _, vv := range h {
+	for k, vv := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
 				return false

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/metrics"
@@ -86,6 +88,20 @@ type connInfoKey struct{}
 type infoConn struct {
 	net.Conn
 	info ConnInfo
+}
+
+// CloseWrite passes net/http's half-close through: closing a connection
+// after a response, net/http's server half-closes it, then lingers 500ms
+// before the full close. Hidden behind a wrapper, the half-close did not
+// happen, and a client reading to the end (Connection: close, a response
+// delimited by the close) waited those 500ms.
+func (c *infoConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // New starts serving; Close stops it.
@@ -185,6 +201,10 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Opaque != "" || !httpguts.ValidHostHeader(r.Host) {
+		refuseTarget(w)
+		return
+	}
 	info, _ := r.Context().Value(connInfoKey{}).(ConnInfo)
 	target := s.cfg.Route(info)
 	t := s.track(r.Context(), info, target, r.Header)
@@ -211,9 +231,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 		}
 	}
+	guard := guardBody(r)
 	readSmallBody(r)
 	ctx := context.WithValue(upstream.WithTarget(r.Context(), target), trackerKey{}, t)
 	s.rp.ServeHTTP(sw, r.WithContext(ctx))
+	if guard != nil && guard.failed.Load() {
+		closeAfterReply(w)
+	}
+}
+
+// refuseTarget answers a request whose target net/http's server accepts but
+// net/http's client cannot send on: an absolute URI without authority
+// ("GET http:foo", "GET a:0") has no origin-form, and the upstream would get
+// "GET foo"; an absolute-form authority that is no valid Host ("GET
+// http://a"b/", checked only in a Host header) would reach it as an empty
+// Host. Like net/http's own refusals of malformed requests, it is not
+// counted and closes.
+func refuseTarget(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, "400 Bad Request: request target cannot be forwarded", http.StatusBadRequest)
 }
 
 // track starts following one request: the peer is the client's identity

@@ -156,13 +156,16 @@ func (p *h1Pool) exchange(c *h1Conn, req *http.Request, addr netip.AddrPort) (_ 
 	trace := httptrace.ContextClientTrace(ctx)
 	for n := 0; ; n++ {
 		c.limit = maxResponseHeader
+		f := peekFraming(c.br)
 		resp, err := http.ReadResponse(c.br, req)
 		c.limit = -1
 		if err != nil {
 			return nil, n > 0, err
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			b := &h1Body{rc: resp.Body, c: c, p: p, addr: addr, stop: stop, reuse: !resp.Close && !req.Close}
+			// After a protocol switch the connection no longer speaks HTTP.
+			reuse := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols && !f.ambiguous(resp)
+			b := &h1Body{rc: resp.Body, c: c, p: p, addr: addr, stop: stop, reuse: reuse}
 			if resp.Body == http.NoBody {
 				b.release(true)
 			} else {

@@ -171,3 +171,42 @@ func TestH1PoolGivesUpWhenTheClientDoes(t *testing.T) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }
+
+// A response whose framing other parsers may read differently (RFC 9112
+// 6.1, 6.3), or after which the connection switched protocols, is read as
+// net/http reads it, but its connection never serves another request.
+func TestH1PoolClosesConnectionAfterAmbiguousFraming(t *testing.T) {
+	for _, raw := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 0\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\n",
+	} {
+		s := startRaw(t, func(req *http.Request, _ int, c net.Conn) bool {
+			if req.URL.Path == "/first" {
+				_, _ = io.WriteString(c, raw)
+			} else {
+				_, _ = io.WriteString(c, okReply)
+			}
+			return true
+		})
+		p := newPool()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.addr.String()+"/first", nil)
+		resp, err := p.RoundTrip(req, s.addr)
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || (resp.StatusCode == http.StatusOK && string(body) != "ok") {
+			t.Fatalf("%q: body %q, err %v", raw, body, err)
+		}
+		if _, body, err := get(t, p, context.Background(), s.addr, http.MethodGet); err != nil || body != "ok" {
+			t.Fatalf("%q: second body %q, err %v", raw, body, err)
+		}
+		if n := s.conns.Load(); n != 2 {
+			t.Errorf("%q: %d connections, want 2 (the first not reused)", raw, n)
+		}
+		p.closeIdle()
+	}
+}
