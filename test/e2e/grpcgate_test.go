@@ -23,6 +23,7 @@ import (
 type grpcLoadSummary struct {
 	Sent, Dropped int
 	Codes         map[string]int
+	Errors        map[string]int
 }
 
 // grpcNamespace holds the gRPC server the gRPC upgrade cases gate on; the
@@ -119,7 +120,7 @@ func grpcLoadPod(t testing.TB, cs kubernetes.Interface, ns, name, target string,
 		if i < 0 || json.Unmarshal(logs[i:], &s) != nil {
 			t.Fatalf("gRPC load summary: %s", logs)
 		}
-		t.Logf("FIGURE grpc load %s: sent=%d dropped=%d codes=%v", name, s.Sent, s.Dropped, s.Codes)
+		t.Logf("FIGURE grpc load %s: sent=%d dropped=%d codes=%v errors=%v", name, s.Sent, s.Dropped, s.Codes, s.Errors)
 		return s
 	}
 }
