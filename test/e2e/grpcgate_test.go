@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -24,22 +23,33 @@ import (
 type grpcLoadSummary struct {
 	Sent, Dropped int
 	Codes         map[string]int
+	Errors        map[string]int
+}
+
+// grpcNamespace holds the gRPC server the gRPC upgrade cases gate on; the
+// pinned canary wave is this namespace, so its gate judges the gRPC calls.
+const grpcNamespace = "e2e-grpc"
+
+// grpcServer creates grpcNamespace with a 2-replica protocols server (as the
+// HTTP backend: a rolling restart keeps one serving) and returns its gRPC target.
+func grpcServer(t *testing.T, cs kubernetes.Interface) string {
+	t.Helper()
+	meshedNamespace(t, cs, grpcNamespace)
+	protocolServerN(t, cs, grpcNamespace, 2)
+	eventually(t, ctxFor(t, 3*time.Minute), "protocols server ready", deploymentReady(cs, grpcNamespace, "protocols"))
+	return "protocols." + grpcNamespace + ".svc:9090"
 }
 
 // testGRPCFaultyUpgrade: with only gRPC traffic (real grpc-go calls, HTTP 200
 // whatever their status), an upgrade to proxies that fail 30% of calls with
-// UNAVAILABLE is stopped by the gate and rolled back on its own.
+// UNAVAILABLE is stopped by the canary gate and rolled back on its own.
 func testGRPCFaultyUpgrade(t *testing.T, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
-	const ns = "e2e-mesh"
-	if _, err := cs.AppsV1().Deployments(ns).Get(ctxFor(t, 10*time.Second), "protocols", metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		protocolServer(t, cs, ns)
-	}
-	eventually(t, ctxFor(t, 3*time.Minute), "protocols server ready", deploymentReady(cs, ns, "protocols"))
-	target := "protocols." + ns + ".svc:9090"
+	const ns = grpcNamespace
+	target := grpcServer(t, cs)
 	before := len(upgradeHistory(getMI(t, dyn, name)))
 	wait := grpcLoadPod(t, cs, ns, "grpc-faulty-load", target, loadRPS, 150*time.Second)
 	time.Sleep(5 * time.Second)
-	patchMI(t, dyn, name, `{"spec":{"version":"0.2.0",`+upgradeSpec+`,"controlPlane":{"values":{"proxy":{"env":{"`+
+	patchMI(t, dyn, name, `{"spec":{"version":"0.2.0",`+pinnedUpgradeSpec(ns)+`,"controlPlane":{"values":{"proxy":{"env":{"`+
 		contract.EnvFaultFailureRate+`":"0.3","`+contract.EnvFaultProxyVersion+`":"0.2.0"}}}}}}`)
 	rec := waitUpgradeResult(t, dyn, name, before, 6*time.Minute)
 	if rec["result"] != "RolledBack" {
@@ -50,9 +60,13 @@ func testGRPCFaultyUpgrade(t *testing.T, cs kubernetes.Interface, dyn dynamic.In
 		t.Fatalf("Degraded should say which gate failed with its numbers: %v", reason)
 	}
 	t.Logf("FIGURE grpc-faulty-upgrade verdict: %v", reason["message"])
+	requireCanaryRejected(t, dyn, name, rec)
 	eventually(t, ctxFor(t, 3*time.Minute), "control plane and proxies back on 0.1.0", func(ctx context.Context) error {
 		if v := statusString(getMI(t, dyn, name), "installedVersion"); v != "0.1.0" {
 			return fmt.Errorf("installed %s", v)
+		}
+		if err := proxiesAgreeIn(cs, []string{ns}, "protocols", map[string]string{contract.LabelVersion: "0.1.0"})(ctx); err != nil {
+			return err
 		}
 		return proxiesAgree(cs, map[string]string{contract.LabelVersion: "0.1.0"})(ctx)
 	})
@@ -64,8 +78,9 @@ func testGRPCFaultyUpgrade(t *testing.T, cs kubernetes.Interface, dyn dynamic.In
 	if recovered.Sent == 0 || recovered.Codes["OK"] != recovered.Sent {
 		t.Errorf("gRPC traffic after the rollback: %+v, want every call OK", recovered)
 	}
-	patchMI(t, dyn, name, `{"spec":{"version":"0.1.0","controlPlane":{"values":{"proxy":{"env":null}}}}}`)
+	patchMI(t, dyn, name, `{"spec":{"version":"0.1.0",`+unpinWaves+`,"controlPlane":{"values":{"proxy":{"env":null}}}}}`)
 	eventually(t, ctxFor(t, 2*time.Minute), "failed upgrade acknowledged", miCondition(dyn, name, "Ready"))
+	deleteNamespace(t, cs, ns) // the next case creates it afresh
 }
 
 // grpcLoadPod starts a meshed one-shot gRPC load generator; the returned
@@ -105,7 +120,7 @@ func grpcLoadPod(t testing.TB, cs kubernetes.Interface, ns, name, target string,
 		if i < 0 || json.Unmarshal(logs[i:], &s) != nil {
 			t.Fatalf("gRPC load summary: %s", logs)
 		}
-		t.Logf("FIGURE grpc load %s: sent=%d dropped=%d codes=%v", name, s.Sent, s.Dropped, s.Codes)
+		t.Logf("FIGURE grpc load %s: sent=%d dropped=%d codes=%v errors=%v", name, s.Sent, s.Dropped, s.Codes, s.Errors)
 		return s
 	}
 }

@@ -40,6 +40,9 @@ func TestMesh(t *testing.T) {
 	if !t.Run("MutualTLSAndGoldenMetrics", func(t *testing.T) { testMutualTLS(t, cs) }) {
 		return
 	}
+	if !t.Run("SecondInstallationChangesNothing", func(t *testing.T) { testSecondInstallation(t, cs, dyn, name) }) {
+		return
+	}
 	if !t.Run("ProtocolMatrix", func(t *testing.T) { testProtocolMatrix(t, cs) }) {
 		return
 	}
@@ -65,6 +68,9 @@ func TestMesh(t *testing.T) {
 		return
 	}
 	if !t.Run("GRPCFaultyUpgradeRollsBack", func(t *testing.T) { testGRPCFaultyUpgrade(t, cs, dyn, name) }) {
+		return
+	}
+	if !t.Run("GRPCHealthyUpgradeSucceeds", func(t *testing.T) { testGRPCHealthyUpgrade(t, cs, dyn, name) }) {
 		return
 	}
 	t.Run("UpgradeUnderLoadSurvivesOperatorRestart", func(t *testing.T) { testUpgrade(t, cs, dyn, name) })

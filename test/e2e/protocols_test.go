@@ -149,12 +149,18 @@ func promtoolCheck(t *testing.T, url, clientSeries string) {
 // annotation) and its Service.
 func protocolServer(t *testing.T, cs kubernetes.Interface, ns string) {
 	t.Helper()
+	protocolServerN(t, cs, ns, 1)
+}
+
+// protocolServerN is protocolServer with replicas pods.
+func protocolServerN(t *testing.T, cs kubernetes.Interface, ns string, replicas int32) {
+	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
 	labels := map[string]string{"app": "protocols"}
 	_, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "protocols", Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
+			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{contract.OpaquePortsAnnotation: "2525"}},

@@ -20,8 +20,8 @@ import (
 
 var metaListAll = metav1.ListOptions{}
 
-// upgradeSpec gates every step on a short bake window with enough traffic.
-const upgradeSpec = `"upgrade":{"gate":{"bakeWindow":"20s","minRequests":100,"minSuccessRate":"0.99"},"stepDeadline":"5m"}`
+// upgradeGate gates every step on a short bake window with enough traffic.
+const upgradeGate = `"gate":{"bakeWindow":"20s","minRequests":100,"minSuccessRate":"0.99"},"stepDeadline":"5m"`
 
 func upgradeHistory(obj *unstructured.Unstructured) []any {
 	h, _, _ := unstructured.NestedSlice(obj.Object, "status", "upgradeHistory")
@@ -46,13 +46,19 @@ func waitUpgradeResult(t testing.TB, dyn dynamic.Interface, name string, before 
 }
 
 // testFaultyUpgrade: a target whose proxies fail 30% of requests fails the
-// first wave's gate and is rolled back automatically; traffic recovers and
-// the installation says why.
+// canary gate (the canary is the namespace the load runs in) and is rolled
+// back automatically; traffic recovers and the installation says why.
 func testFaultyUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
+	const ns = "e2e-canary"
+	meshedNamespace(t, cs, ns)
+	createServiceAccount(t, cs, ns, "loadgen")
+	sampleBackend(t, cs, ns, 2)
+	eventually(t, ctxFor(t, 3*time.Minute), "canary backend ready", deploymentReady(cs, ns, "backend"))
+	url := "http://backend." + ns + ".svc/"
 	before := len(upgradeHistory(getMI(t, dyn, name)))
-	wait := loadPod(t, cs, "e2e-mesh", "faulty-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 150*time.Second)
+	wait := loadPod(t, cs, ns, "faulty-load", "loadgen", url, loadRPS, 150*time.Second)
 	time.Sleep(5 * time.Second)
-	patchMI(t, dyn, name, `{"spec":{"version":"0.2.0",`+upgradeSpec+`,"controlPlane":{"values":{"proxy":{"env":{"`+
+	patchMI(t, dyn, name, `{"spec":{"version":"0.2.0",`+pinnedUpgradeSpec(ns)+`,"controlPlane":{"values":{"proxy":{"env":{"`+
 		contract.EnvFaultFailureRate+`":"0.3","`+contract.EnvFaultProxyVersion+`":"0.2.0"}}}}}}`)
 	rec := waitUpgradeResult(t, dyn, name, before, 6*time.Minute)
 	if rec["result"] != "RolledBack" {
@@ -64,19 +70,24 @@ func testFaultyUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interf
 		t.Fatalf("Degraded should say which gate failed with its numbers: %v", reason)
 	}
 	t.Logf("FIGURE faulty-upgrade verdict: %v", reason["message"])
+	requireCanaryRejected(t, dyn, name, rec)
 	eventually(t, ctxFor(t, 3*time.Minute), "control plane and proxies back on 0.1.0", func(ctx context.Context) error {
 		if v := statusString(getMI(t, dyn, name), "installedVersion"); v != "0.1.0" {
 			return fmt.Errorf("installed %s", v)
+		}
+		if err := proxiesAgreeIn(cs, []string{ns}, "backend", map[string]string{contract.LabelVersion: "0.1.0"})(ctx); err != nil {
+			return err
 		}
 		return proxiesAgree(cs, map[string]string{contract.LabelVersion: "0.1.0"})(ctx)
 	})
 	s := wait()
 	t.Logf("load during the faulty upgrade (failures expected while the canary ran the faulty proxy): ok=%d failed=%d", s.Successes, s.Failures)
 	// Traffic has recovered: a fresh load succeeds entirely.
-	requireClean(t, loadPod(t, cs, "e2e-mesh", "recovered-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 20*time.Second)())
+	requireClean(t, loadPod(t, cs, ns, "recovered-load", "loadgen", url, loadRPS, 20*time.Second)())
 	// Acknowledge the failure: back to the installed version, fault removed.
-	patchMI(t, dyn, name, `{"spec":{"version":"0.1.0","controlPlane":{"values":{"proxy":{"env":null}}}}}`)
+	patchMI(t, dyn, name, `{"spec":{"version":"0.1.0",`+unpinWaves+`,"controlPlane":{"values":{"proxy":{"env":null}}}}}`)
 	eventually(t, ctxFor(t, 2*time.Minute), "failed upgrade acknowledged", miCondition(dyn, name, "Ready"))
+	deleteNamespace(t, cs, ns) // its workloads must not be in the next upgrade's plan
 }
 
 // prometheusUpgradeSpec gates on a real Prometheus scraping the proxies, with

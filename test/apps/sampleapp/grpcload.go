@@ -19,7 +19,12 @@ type GRPCLoadSummary struct {
 	Sent    int            `json:"sent"`
 	Dropped int            `json:"dropped"` // not sent: every slot busy
 	Codes   map[string]int `json:"codes"`
+	// Errors counts the messages of failed calls, at most maxErrorSamples distinct ones.
+	Errors map[string]int `json:"errors,omitempty"`
 }
+
+// maxErrorSamples bounds GRPCLoadSummary.Errors.
+const maxErrorSamples = 10
 
 // grpcLoad makes unary calls at a constant rate on one connection, at most
 // -concurrency in flight, each with -timeout; prints a GRPCLoadSummary.
@@ -37,7 +42,7 @@ func grpcLoad(args []string) error {
 	}
 	defer cc.Close()
 	tc := testgrpc.NewTestServiceClient(cc)
-	sum := GRPCLoadSummary{Codes: map[string]int{}}
+	sum := GRPCLoadSummary{Codes: map[string]int{}, Errors: map[string]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, *concurrency)
@@ -63,6 +68,9 @@ func grpcLoad(args []string) error {
 				_, err := tc.UnaryCall(ctx, &testgrpc.SimpleRequest{})
 				mu.Lock()
 				sum.Codes[status.Code(err).String()]++
+				if msg := status.Convert(err).Message(); err != nil && (sum.Errors[msg] > 0 || len(sum.Errors) < maxErrorSamples) {
+					sum.Errors[msg]++
+				}
 				mu.Unlock()
 			})
 		}
