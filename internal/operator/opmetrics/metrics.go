@@ -19,6 +19,7 @@ const (
 	RotationTimeout    = "meshkeeper_operator_rotation_convergence_timeout_seconds"
 	RotationConverged  = "meshkeeper_operator_rotation_proxies_converged"
 	RotationProxies    = "meshkeeper_operator_rotation_proxies"
+	RotationStuck      = "meshkeeper_operator_rotation_proxies_stuck"
 	UpgradePhase       = "meshkeeper_operator_upgrade_phase"
 	UpgradeWave        = "meshkeeper_operator_upgrade_current_wave"
 	UpgradeWaves       = "meshkeeper_operator_upgrade_waves"
@@ -47,7 +48,7 @@ const (
 type Metrics struct {
 	certExpiry, certRenewal             *prometheus.GaugeVec
 	rotPhase, rotPhaseStart, rotTimeout *prometheus.GaugeVec
-	rotConverged, rotProxies            *prometheus.GaugeVec
+	rotConverged, rotProxies, rotStuck  *prometheus.GaugeVec
 	upgPhase, upgWave, upgWaves         *prometheus.GaugeVec
 	meshed, outdated, unmeshed          *prometheus.GaugeVec
 	verdicts, reconcileErrors           *prometheus.CounterVec
@@ -68,6 +69,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		rotTimeout:    gauge(RotationTimeout, "The rotation's convergence timeout (spec.trust.rotation.convergenceTimeout), in seconds."),
 		rotConverged:  gauge(RotationConverged, "Proxies that reached the running rotation's current phase (absent when idle)."),
 		rotProxies:    gauge(RotationProxies, "Proxies the running rotation waits for (absent when idle)."),
+		rotStuck:      gauge(RotationStuck, "Proxies the running rotation waits on with nothing left to try (status.trust.rotation.stuckCount; absent when idle)."),
 		upgPhase:      gauge(UpgradePhase, "Staged upgrade phase: 1 for the current phase (None when no upgrade is recorded), 0 for the others.", LabelPhase),
 		upgWave:       gauge(UpgradeWave, "The upgrade's current wave, an index into status.upgrade.plan (-1 during the control-plane step; absent without an upgrade)."),
 		upgWaves:      gauge(UpgradeWaves, "Waves in the upgrade's plan (absent without an upgrade)."),
@@ -89,13 +91,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.certExpiry, m.certRenewal, m.rotPhase, m.rotPhaseStart, m.rotTimeout,
-		m.rotConverged, m.rotProxies, m.upgPhase, m.upgWave, m.upgWaves, m.meshed, m.outdated, m.unmeshed,
+		m.rotConverged, m.rotProxies, m.rotStuck, m.upgPhase, m.upgWave, m.upgWaves, m.meshed, m.outdated, m.unmeshed,
 		m.verdicts, m.reconcileErrors}
 }
 
 // Names lists every metric the operator exports under its own prefix.
 func Names() []string {
 	return []string{CertificateExpiry, CertificateRenewal, RotationPhase, RotationPhaseStart, RotationTimeout,
-		RotationConverged, RotationProxies, UpgradePhase, UpgradeWave, UpgradeWaves, GateVerdicts,
+		RotationConverged, RotationProxies, RotationStuck, UpgradePhase, UpgradeWave, UpgradeWaves, GateVerdicts,
 		MeshedPods, OutdatedProxies, UnmeshedPods, ReconcileErrors}
 }

@@ -109,12 +109,14 @@ func (m *Metrics) observeRotation(name string, mi *meshv1.MeshInstallation) {
 		m.rotPhaseStart.DeleteLabelValues(name)
 		m.rotConverged.DeleteLabelValues(name)
 		m.rotProxies.DeleteLabelValues(name)
+		m.rotStuck.DeleteLabelValues(name)
 		return
 	}
 	stateSet(m.rotPhase, name, RotationPhases, rot.Phase)
 	m.rotPhaseStart.WithLabelValues(name).Set(unix(rot.PhaseSince.Time))
 	m.rotConverged.WithLabelValues(name).Set(float64(rot.Converged))
 	m.rotProxies.WithLabelValues(name).Set(float64(rot.Total))
+	m.rotStuck.WithLabelValues(name).Set(float64(rot.StuckCount))
 }
 
 func (m *Metrics) observeUpgrade(name string, st *meshv1.UpgradeStatus) {

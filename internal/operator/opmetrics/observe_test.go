@@ -80,7 +80,7 @@ func TestObserveTrustAndDataPlane(t *testing.T) {
 func TestObserveRotationAndUpgradeStateSets(t *testing.T) {
 	m, reg := newMetrics(t)
 	mi := installation()
-	mi.Status.Trust.Rotation = &meshv1.RotationStatus{Phase: "AwaitCertificates", PhaseSince: metav1.NewTime(t0), Converged: 3, Total: 5}
+	mi.Status.Trust.Rotation = &meshv1.RotationStatus{Phase: "AwaitCertificates", PhaseSince: metav1.NewTime(t0), Converged: 3, Total: 5, StuckCount: 2}
 	mi.Status.Upgrade = &meshv1.UpgradeStatus{Phase: "Wave", CurrentWave: 1, Plan: []meshv1.PlannedWave{{Name: "canary"}, {Name: "rest"}}}
 	m.Observe(mi, nil, nil)
 	if got := value(t, m.rotPhase, RotationPhase, "mesh", "AwaitCertificates"); got != 1 {
@@ -91,6 +91,9 @@ func TestObserveRotationAndUpgradeStateSets(t *testing.T) {
 	}
 	if c, tot := value(t, m.rotConverged, RotationConverged, "mesh"), value(t, m.rotProxies, RotationProxies, "mesh"); c != 3 || tot != 5 {
 		t.Errorf("converged/total = %v/%v, want 3/5", c, tot)
+	}
+	if got := value(t, m.rotStuck, RotationStuck, "mesh"); got != 2 {
+		t.Errorf("stuck = %v, want 2", got)
 	}
 	if got := value(t, m.rotPhaseStart, RotationPhaseStart, "mesh"); got != float64(t0.Unix()) {
 		t.Errorf("phase start = %v", got)
