@@ -59,7 +59,7 @@ test-unit: test-assets ## Unit and envtest integration tests.
 	$(GO) test -count=1 -tags meshkeeper_faults ./proxy/config/... ./proxy/httpfwd/... ./proxy/sidecar/...
 
 .PHONY: test
-test: vet verify-tidy verify-generated test-unit test-bundle test-e2e ## Every test: unit, envtest, generated-file checks, OLM bundle validation and e2e on the local cluster.
+test: vet verify-tidy verify-generated test-monitoring test-unit test-bundle test-e2e ## Every test: unit, envtest, generated-file checks, OLM bundle validation and e2e on the local cluster.
 
 ##@ Build
 .PHONY: build

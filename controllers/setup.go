@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
 	"github.com/meshkeeper/meshkeeper/internal/operator/lifecycle"
+	"github.com/meshkeeper/meshkeeper/internal/operator/opmetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
 	"github.com/meshkeeper/meshkeeper/internal/operator/proxymetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
@@ -62,6 +63,7 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 			Probe:    cpProbe,
 			Clock:    clk,
 			Recorder: recorder,
+			Metrics:  opmetrics.Default(),
 		},
 	}
 }

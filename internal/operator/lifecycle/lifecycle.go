@@ -26,6 +26,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
+	"github.com/meshkeeper/meshkeeper/internal/operator/opmetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
 	"github.com/meshkeeper/meshkeeper/internal/operator/release"
@@ -54,6 +55,8 @@ type Reconciler struct {
 	Probe    *probe.ControlPlane
 	Clock    clock.PassiveClock
 	Recorder events.EventRecorder
+	// Metrics, when set, exports each pass's outcome (internal/operator/opmetrics).
+	Metrics *opmetrics.Metrics
 }
 
 // Run reconciles an installation that is neither paused nor being deleted. It
@@ -61,6 +64,7 @@ type Reconciler struct {
 func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time.Duration, error) {
 	obs := conditions.Observation{Generation: mi.Generation}
 	failuresBefore := mi.Status.ReconcileFailures
+	verdictBefore := opmetrics.LastVerdict(mi)
 	mi.Status.SupportedVersions = versions.Supported()
 	requeue, err := r.run(ctx, mi, &obs)
 	stalledErr, stalled := reconcileerr.AsStalled(err)
@@ -82,6 +86,7 @@ func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time
 		// The spec was acted on (or judged impossible): say which generation.
 		mi.Status.ObservedGeneration = mi.Generation
 	}
+	r.Metrics.Observe(mi, verdictBefore, err)
 	return requeue, err
 }
 
@@ -217,6 +222,7 @@ func (r *Reconciler) Finalize(ctx context.Context, mi *meshv1.MeshInstallation) 
 	if err := r.Trust.Trust.Cleanup(ctx, mi); err != nil {
 		return fmt.Errorf("trust: remove trust objects: %w", err)
 	}
+	r.Metrics.Forget(mi.Name)
 	return nil
 }
 
