@@ -91,7 +91,7 @@ func RenderStatus(w io.Writer, mi *meshv1.MeshInstallation, now time.Time) {
 	}
 	RenderTrust(w, mi, now)
 	if st.Upgrade != nil {
-		fmt.Fprint(w, "Upgrade: ", UpgradePlan(mi))
+		fmt.Fprint(w, UpgradePlan(mi))
 	} else if st.InstalledVersion != "" && st.InstalledVersion != mi.Spec.Version {
 		fmt.Fprintf(w, "Upgrade: %s -> %s not started yet\n", st.InstalledVersion, mi.Spec.Version)
 	}
@@ -198,6 +198,9 @@ func rate(v *float64) string {
 func ms(v *float64) string {
 	if v == nil {
 		return "-"
+	}
+	if *v < 10 { // sub-millisecond proxies: keep a decimal
+		return fmt.Sprintf("%.1fms", *v)
 	}
 	return fmt.Sprintf("%.0fms", *v)
 }
