@@ -34,7 +34,9 @@ func TestCheckVerdicts(t *testing.T) {
 		says   []string
 	}{
 		{"no installation", func(f *Facts) { f.Installation = nil }, []string{CheckInstallation}, []string{"no MeshInstallation"}},
-		{"two installations", func(f *Facts) { f.Installation, f.InstallationErr = nil, errors.New("2 MeshInstallations (a, b): name one with --name") },
+		{"two installations", func(f *Facts) {
+			f.Installation, f.InstallationErr = nil, errors.New("2 MeshInstallations (a, b): name one with --name")
+		},
 			[]string{CheckInstallation}, []string{"name one with --name"}},
 		{"nothing installed yet", func(f *Facts) { f.Installation.Status.InstalledVersion = "" }, []string{CheckInstallation}, []string{"nothing is installed"}},
 		{"stalled", func(f *Facts) {
@@ -49,11 +51,16 @@ func TestCheckVerdicts(t *testing.T) {
 		{"control-plane deployment unavailable", func(f *Facts) { f.ControlPlane[1].Status.AvailableReplicas = 0 }, []string{CheckControlPlane}, []string{"meshkeeper-injector (0/1 available)"}},
 		{"control-plane deployment not yet observed", func(f *Facts) { f.ControlPlane[0].Generation = 2 }, []string{CheckControlPlane}, []string{"meshkeeper-identity"}},
 		{"control-plane pod not ready", func(f *Facts) { f.ControlPlanePods[0].Status.Conditions[0].Status = corev1.ConditionFalse }, []string{CheckControlPlane}, []string{"pod meshkeeper-identity-0 not ready"}},
-		{"injector refused", func(f *Facts) { f.Injection.Err = errors.New(`Internal error occurred: failed calling webhook "inject.meshkeeper.io"`) },
+		{"injector refused", func(f *Facts) {
+			f.Injection.Err = errors.New(`Internal error occurred: failed calling webhook "inject.meshkeeper.io"`)
+		},
 			[]string{CheckInjector}, []string{"refused", "failed calling webhook"}},
 		{"injector fails open", func(f *Facts) { f.Injection.ProxyContainer, f.Injection.ProxyVersion = false, "" }, []string{CheckInjector}, []string{"without the proxy"}},
 		{"injector injects another version", func(f *Facts) { f.Injection.ProxyVersion = "0.1.0" }, []string{CheckInjector}, []string{`injects proxy "0.1.0", want 0.2.0`}},
-		{"bundle missing", func(f *Facts) { delete(f.Bundles, "demo"); f.BundleErrs["demo"] = errors.New(`configmaps "meshkeeper-trust-roots" not found`) },
+		{"bundle missing", func(f *Facts) {
+			delete(f.Bundles, "demo")
+			f.BundleErrs["demo"] = errors.New(`configmaps "meshkeeper-trust-roots" not found`)
+		},
 			[]string{CheckBundles}, []string{"demo: configmaps \"meshkeeper-trust-roots\" not found"}},
 		{"bundle stale", func(f *Facts) { f.Installation.Status.Trust.BundleFingerprints = []string{anchorA, anchorB} },
 			// the proxies trust only A too, so they lag the published bundle

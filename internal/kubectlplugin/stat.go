@@ -19,8 +19,8 @@ type StatRow struct {
 	// To is set on per-destination rows.
 	To *Destination `json:"to,omitempty"`
 	// Pods counted; Unreadable pods whose proxy could not be read in either scrape.
-	Pods       int `json:"pods"`
-	Unreadable int `json:"unreadable,omitempty"`
+	Pods       int     `json:"pods"`
+	Unreadable int     `json:"unreadable,omitempty"`
 	Requests   float64 `json:"requests"`
 	// SuccessRate is nil without requests.
 	SuccessRate *float64 `json:"successRate,omitempty"`
