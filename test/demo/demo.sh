@@ -56,6 +56,18 @@ up() {
   echo "letting the frontend call the backend for a few seconds..." >&2
   sleep 5
   "$GO" run ./test/demo/summary -kubeconfig "$KUBECONFIG" -kubectl "$kubectl" -ready-after "${ready_ms}ms"
+
+  step "kubectl meshkeeper check, status and stat (the plugin: bin/kubectl-meshkeeper)"
+  "$GO" build -o bin/kubectl-meshkeeper ./cmd/kubectl-meshkeeper
+  plugin() { bin/kubectl-meshkeeper --kubeconfig "$KUBECONFIG" "$@"; }
+  # The operator's status trails the rollout by a reconcile or two: give
+  # check a minute to pass quietly, then run it for the record.
+  for _ in $(seq 12); do plugin check >/dev/null 2>&1 && break; sleep 5; done
+  plugin check || { echo "demo: kubectl meshkeeper check failed (above)" >&2; exit 1; }
+  echo
+  plugin status
+  echo
+  plugin stat demo --window 10s
   echo "demo ready in $((SECONDS - t0))s"
 }
 
