@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/apicount"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -52,7 +53,7 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 	if err != nil {
 		return p, err
 	}
-	counter := NewCounter()
+	counter := apicount.NewCounter()
 	mcfg := rest.CopyConfig(cfg)
 	mcfg.QPS, mcfg.Burst = 20, 30 // what controller-runtime gives the manager in a cluster
 	mcfg.Wrap(counter.Wrap)
@@ -177,7 +178,7 @@ func markAvailable(ctx context.Context, c client.Client) error {
 }
 
 // settle waits until the operator has made no write for 3 s (at most a minute).
-func settle(ctx context.Context, counter *Counter) {
+func settle(ctx context.Context, counter *apicount.Counter) {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		before := counter.Snapshot().Writes()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/apicount"
 	"io"
 	"math"
 	"sort"
@@ -68,7 +69,7 @@ type Point struct {
 	Deployments, Pods          int
 	NoopReconciles             int
 	Noop                       Durations
-	NoopRequests               Counts
+	NoopRequests               apicount.Counts
 	RSSBytes, HeapBytes        uint64
 	NamespaceToBundle          Durations
 	PlanWorkloads              int

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/apicount"
 	"math"
 	"strings"
 	"testing"
@@ -55,7 +56,7 @@ func TestHistogramQuantile(t *testing.T) {
 func TestWrite(t *testing.T) {
 	p := Point{Name: "small", Namespaces: 20, Meshed: 10, Deployments: 20, Pods: 200, NoopReconciles: 2,
 		Noop:         Durations{time.Millisecond, 3 * time.Millisecond},
-		NoopRequests: Counts{{Verb: "get", Resource: "secrets"}: 4, {Verb: "patch", Resource: "services", DryRun: true}: 2},
+		NoopRequests: apicount.Counts{{Verb: "get", Resource: "secrets"}: 4, {Verb: "patch", Resource: "services", DryRun: true}: 2},
 		RSSBytes:     100 << 20, HeapBytes: 40 << 20, QueueLatencyP99: math.Inf(1), RotationErr: "timed out"}
 	var buf bytes.Buffer
 	if err := Write(&buf, "bench", []Point{p}); err != nil {
@@ -78,9 +79,9 @@ func TestWrite(t *testing.T) {
 }
 
 func TestWireRoundTrip(t *testing.T) {
-	p := Point{Name: "large", NoopRequests: Counts{{Verb: "get", Resource: "secrets"}: 3}, QueueLatencyP99: math.Inf(1), QueueLatencyP50: 0.01}
+	p := Point{Name: "large", NoopRequests: apicount.Counts{{Verb: "get", Resource: "secrets"}: 3}, QueueLatencyP99: math.Inf(1), QueueLatencyP50: 0.01}
 	back := wirePoint(p).point()
-	if back.NoopRequests[Key{Verb: "get", Resource: "secrets"}] != 3 || !math.IsInf(back.QueueLatencyP99, 1) || back.QueueLatencyP50 != 0.01 {
+	if back.NoopRequests[apicount.Key{Verb: "get", Resource: "secrets"}] != 3 || !math.IsInf(back.QueueLatencyP99, 1) || back.QueueLatencyP50 != 0.01 {
 		t.Errorf("round trip lost figures: %+v", back)
 	}
 }

@@ -1,6 +1,10 @@
 package main
 
-import "math"
+import (
+	"math"
+
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/apicount"
+)
 
 // wire carries a Point from a child process as JSON, which has no +Inf and
 // no struct map keys.
@@ -12,7 +16,7 @@ type wire struct {
 }
 
 type wireCount struct {
-	Key
+	apicount.Key
 	N int
 }
 
@@ -33,7 +37,7 @@ func wirePoint(p Point) wire {
 
 func (w wire) point() Point {
 	p := w.Point
-	p.NoopRequests = Counts{}
+	p.NoopRequests = apicount.Counts{}
 	for _, c := range w.NoopRequests {
 		p.NoopRequests[c.Key] = c.N
 	}

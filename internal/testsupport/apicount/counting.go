@@ -1,4 +1,7 @@
-package main
+// Package apicount counts the API requests a client sends, by verb and
+// resource, through a rest.Config transport wrapper: the benchmark and the
+// envtest tests use it to count requests instead of timing them.
+package apicount
 
 import (
 	"fmt"
