@@ -25,6 +25,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/lifecycle"
 	"github.com/meshkeeper/meshkeeper/internal/operator/reconcileerr"
+	"github.com/meshkeeper/meshkeeper/internal/operator/release"
 )
 
 // Finalizer holds a MeshInstallation until its control plane and trust objects are removed.
@@ -34,6 +35,9 @@ const Finalizer = "mesh.meshkeeper.io/finalizer"
 type MeshInstallationReconciler struct {
 	client.Client
 	Lifecycle *lifecycle.Reconciler
+	// Memo lets a pass over an unchanged installation skip the chart render,
+	// the Helm read and the drift dry runs; a new generation resets it.
+	Memo *release.Memo
 }
 
 // +kubebuilder:rbac:groups=mesh.meshkeeper.io,resources=meshinstallations,verbs=get;list;watch;update;patch
@@ -91,6 +95,9 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}()
 
+	if r.Memo != nil {
+		r.Memo.Observe(string(mi.UID), mi.Generation)
+	}
 	if mi.Spec.Paused {
 		return ctrl.Result{}, r.Lifecycle.Paused(ctx, mi)
 	}

@@ -37,10 +37,12 @@ type Mesh struct {
 // data plane.
 func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mesh Mesh) *MeshInstallationReconciler {
 	recorder := mgr.GetEventRecorder(EventSource)
-	helmClient := helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm"))
+	memo := release.NewMemo(clk)
+	helmClient := &release.MemoHelm{HelmClient: helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm")), Memo: memo}
 	cpProbe := &probe.ControlPlane{Client: mgr.GetClient(), Injector: mesh.Injector, Identity: mesh.Identity}
 	return &MeshInstallationReconciler{
 		Client: mgr.GetClient(),
+		Memo:   memo,
 		Lifecycle: &lifecycle.Reconciler{
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
@@ -53,7 +55,7 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 			},
 			Installer: &release.Installer{
 				Helm:     helmClient,
-				Drift:    &release.ApplyRepairer{Client: mgr.GetClient()},
+				Drift:    &release.ApplyRepairer{Client: mgr.GetClient(), Memo: memo},
 				Recorder: recorder,
 			},
 			Upgrade: &upgrade.Runner{

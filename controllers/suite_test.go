@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/meshkeeper/meshkeeper/internal/testsupport/apicount"
 	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
@@ -28,6 +29,8 @@ var (
 	k8s        client.Client
 	reconciler *MeshInstallationReconciler
 	scheme     = kubeenv.Scheme()
+	// apiCalls counts every request the manager (controller and Helm) sends.
+	apiCalls = apicount.NewCounter()
 )
 
 func TestMain(m *testing.M) {
@@ -46,7 +49,9 @@ func TestMain(m *testing.M) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	code := func() int {
-		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		mcfg := rest.CopyConfig(cfg)
+		mcfg.Wrap(apiCalls.Wrap)
+		mgr, err := ctrl.NewManager(mcfg, ctrl.Options{
 			Scheme:  scheme,
 			Metrics: metricsserver.Options{BindAddress: "0"},
 			Cache:   CacheOptions(),

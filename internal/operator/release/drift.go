@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,8 +17,14 @@ const DriftFieldOwner = "meshkeeper-drift"
 // ApplyRepairer restores rendered objects with server-side apply. It first
 // applies as a dry run and writes only when the result differs from the live
 // object, so an untouched control plane costs no writes and no watch events.
+//
+// With a Memo it skips an object found in sync within MemoTTL whose desired
+// content is the same and, for a Deployment (watched: its events start a
+// pass), whose cached resourceVersion is unchanged: an edited Deployment is
+// repaired at once, any other object at the next resync.
 type ApplyRepairer struct {
 	Client client.Client
+	Memo   *Memo
 }
 
 // Repair re-asserts every object of the release manifest; it returns the
@@ -25,7 +32,7 @@ type ApplyRepairer struct {
 func (r *ApplyRepairer) Repair(ctx context.Context, objs []*unstructured.Unstructured) ([]string, error) {
 	var repaired []string
 	for _, desired := range objs {
-		changed, err := r.repairOne(ctx, desired)
+		changed, err := r.repairRemembered(ctx, desired)
 		if err != nil {
 			return repaired, fmt.Errorf("repair %s %s: %w", desired.GetKind(), client.ObjectKeyFromObject(desired), err)
 		}
@@ -74,4 +81,38 @@ func comparable(u *unstructured.Unstructured) map[string]any {
 		}
 	}
 	return c
+}
+
+// repairRemembered runs repairOne unless the memo says the object is in sync.
+func (r *ApplyRepairer) repairRemembered(ctx context.Context, desired *unstructured.Unstructured) (bool, error) {
+	if r.Memo == nil {
+		return r.repairOne(ctx, desired)
+	}
+	hash, err := objectHash(desired)
+	if err != nil {
+		return false, err
+	}
+	key := desired.GroupVersionKind().String() + "/" + desired.GetNamespace() + "/" + desired.GetName()
+	rv := r.watchedVersion(ctx, desired)
+	if r.Memo.inSync(key, hash, rv) {
+		return false, nil
+	}
+	changed, err := r.repairOne(ctx, desired)
+	if err == nil && !changed {
+		r.Memo.setInSync(key, hash, rv)
+	}
+	return changed, err
+}
+
+// watchedVersion is a rendered Deployment's resourceVersion in the cache ("" for
+// other kinds, or when the cache does not hold it).
+func (r *ApplyRepairer) watchedVersion(ctx context.Context, desired *unstructured.Unstructured) string {
+	if desired.GroupVersionKind() != appsv1.SchemeGroupVersion.WithKind("Deployment") {
+		return ""
+	}
+	var d appsv1.Deployment
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), &d); err != nil {
+		return ""
+	}
+	return d.ResourceVersion
 }
