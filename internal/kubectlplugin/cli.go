@@ -134,25 +134,38 @@ func installation(ctx context.Context, a *App, opts *Options) (*meshv1.MeshInsta
 }
 
 func statusCmd(app func() (*App, error), opts *Options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "The installation at a glance: conditions, versions, control plane, data plane, trust, upgrade",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := app()
-			if err != nil {
-				return err
-			}
-			mi, err := installation(cmd.Context(), a, opts)
-			if err != nil {
-				return err
-			}
-			if opts.Output == "json" {
-				return WriteJSON(a.Out, StatusView{Name: mi.Name, Version: mi.Spec.Version, Status: mi.Status})
-			}
-			RenderStatus(a.Out, mi, a.Now())
-			return nil
+	return viewCmd(app, opts, "status", "The installation at a glance: conditions, versions, control plane, data plane, trust, upgrade",
+		func(mi *meshv1.MeshInstallation) any {
+			return StatusView{Name: mi.Name, Version: mi.Spec.Version, Status: mi.Status}
 		},
+		func(a *App, mi *meshv1.MeshInstallation) error { RenderStatus(a.Out, mi, a.Now()); return nil })
+}
+
+// withInstallation runs do with the app and the installation it read.
+func withInstallation(app func() (*App, error), opts *Options, do func(cmd *cobra.Command, a *App, mi *meshv1.MeshInstallation) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		a, err := app()
+		if err != nil {
+			return err
+		}
+		mi, err := installation(cmd.Context(), a, opts)
+		if err != nil {
+			return err
+		}
+		return do(cmd, a, mi)
+	}
+}
+
+// viewCmd shows one view of the installation: JSON with -o json, text otherwise.
+func viewCmd(app func() (*App, error), opts *Options, use, short string, asJSON func(*meshv1.MeshInstallation) any, render func(*App, *meshv1.MeshInstallation) error) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: withInstallation(app, opts, func(_ *cobra.Command, a *App, mi *meshv1.MeshInstallation) error {
+			if opts.Output == "json" {
+				return WriteJSON(a.Out, asJSON(mi))
+			}
+			return render(a, mi)
+		}),
 	}
 }
 
@@ -237,24 +250,12 @@ func (a *App) Stat(ctx context.Context, ns, by string, window time.Duration) (St
 
 func upgradeCmd(app func() (*App, error), opts *Options) *cobra.Command {
 	cmd := &cobra.Command{Use: "upgrade", Short: "Show, approve, pause or resume a mesh upgrade"}
-	cmd.AddCommand(&cobra.Command{
-		Use: "plan", Short: "Show the upgrade's plan: control plane, then waves of workloads", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := app()
-			if err != nil {
-				return err
-			}
-			mi, err := installation(cmd.Context(), a, opts)
-			if err != nil {
-				return err
-			}
-			if opts.Output == "json" {
-				return WriteJSON(a.Out, mi.Status.Upgrade)
-			}
-			_, err = io.WriteString(a.Out, UpgradePlan(mi))
+	cmd.AddCommand(viewCmd(app, opts, "plan", "Show the upgrade's plan: control plane, then waves of workloads",
+		func(mi *meshv1.MeshInstallation) any { return mi.Status.Upgrade },
+		func(a *App, mi *meshv1.MeshInstallation) error {
+			_, err := io.WriteString(a.Out, UpgradePlan(mi))
 			return err
-		},
-	})
+		}))
 	cmd.AddCommand(
 		mutateCmd(app, opts, "approve", "Approve a Manual upgrade to spec.version (sets spec.upgrade.approvedVersion)",
 			func(mi *meshv1.MeshInstallation, _ time.Time) (string, error) { return Approve(mi) }),
@@ -268,24 +269,9 @@ func upgradeCmd(app func() (*App, error), opts *Options) *cobra.Command {
 
 func trustCmd(app func() (*App, error), opts *Options) *cobra.Command {
 	cmd := &cobra.Command{Use: "trust", Short: "Show the trust anchor and issuer, or rotate the anchor"}
-	cmd.AddCommand(&cobra.Command{
-		Use: "status", Short: "Anchor, issuer, bundle and any rotation with its lagging proxies", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := app()
-			if err != nil {
-				return err
-			}
-			mi, err := installation(cmd.Context(), a, opts)
-			if err != nil {
-				return err
-			}
-			if opts.Output == "json" {
-				return WriteJSON(a.Out, mi.Status.Trust)
-			}
-			RenderTrust(a.Out, mi, a.Now())
-			return nil
-		},
-	})
+	cmd.AddCommand(viewCmd(app, opts, "status", "Anchor, issuer, bundle and any rotation with its lagging proxies",
+		func(mi *meshv1.MeshInstallation) any { return mi.Status.Trust },
+		func(a *App, mi *meshv1.MeshInstallation) error { RenderTrust(a.Out, mi, a.Now()); return nil }))
 	cmd.AddCommand(mutateCmd(app, opts, "rotate", "Rotate the trust anchor now (annotation "+meshv1.RotateAnchorAnnotation+")", RequestRotation))
 	return cmd
 }
@@ -296,15 +282,7 @@ func trustCmd(app func() (*App, error), opts *Options) *cobra.Command {
 func mutateCmd(app func() (*App, error), opts *Options, use, short string, change func(*meshv1.MeshInstallation, time.Time) (string, error)) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := app()
-			if err != nil {
-				return err
-			}
-			mi, err := installation(cmd.Context(), a, opts)
-			if err != nil {
-				return err
-			}
+		RunE: withInstallation(app, opts, func(cmd *cobra.Command, a *App, mi *meshv1.MeshInstallation) error {
 			orig := mi.DeepCopy()
 			msg, err := change(mi, a.Now())
 			if err != nil {
@@ -318,6 +296,6 @@ func mutateCmd(app func() (*App, error), opts *Options, use, short string, chang
 			}
 			_, err = fmt.Fprintf(a.Out, "%s: %s\n", mi.Name, msg)
 			return err
-		},
+		}),
 	}
 }

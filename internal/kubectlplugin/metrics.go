@@ -8,7 +8,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -75,23 +74,14 @@ type Destination struct {
 // ScrapeAll reads every pod's proxy, at most parallel at a time; results keep the order of pods.
 func ScrapeAll(ctx context.Context, src MetricsSource, pods []corev1.Pod, parallel int) []Scrape {
 	out := make([]Scrape, len(pods))
-	sem := make(chan struct{}, max(1, parallel))
-	var wg sync.WaitGroup
-	for i := range pods {
+	proxymetrics.EachPod(pods, parallel, func(i int) {
 		out[i].Pod = types.NamespacedName{Namespace: pods[i].Namespace, Name: pods[i].Name}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			body, err := src.Metrics(ctx, &pods[i])
-			if err == nil {
-				out[i].Report, out[i].Outbound, err = ParseMetrics(body)
-			}
-			out[i].Err = err
-		}(i)
-	}
-	wg.Wait()
+		body, err := src.Metrics(ctx, &pods[i])
+		if err == nil {
+			out[i].Report, out[i].Outbound, err = ParseMetrics(body)
+		}
+		out[i].Err = err
+	})
 	return out
 }
 

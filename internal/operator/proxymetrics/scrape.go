@@ -61,20 +61,28 @@ func (s *Scraper) Scrape(ctx context.Context, pods []corev1.Pod) []PodReport {
 		defer cancel()
 	}
 	out := make([]PodReport, len(pods))
-	sem := make(chan struct{}, max(1, s.Parallel))
+	EachPod(pods, s.Parallel, func(i int) {
+		out[i].Pod = types.NamespacedName{Namespace: pods[i].Namespace, Name: pods[i].Name}
+		out[i].Report, out[i].Err = s.scrapeOne(ctx, &pods[i])
+	})
+	return out
+}
+
+// EachPod calls read for every index of pods, at most parallel (at least
+// one) at a time, and returns when all have returned.
+func EachPod(pods []corev1.Pod, parallel int, read func(i int)) {
+	sem := make(chan struct{}, max(1, parallel))
 	var wg sync.WaitGroup
 	for i := range pods {
-		out[i].Pod = types.NamespacedName{Namespace: pods[i].Namespace, Name: pods[i].Name}
 		wg.Add(1)
-		go func(i int) {
+		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i].Report, out[i].Err = s.scrapeOne(ctx, &pods[i])
-		}(i)
+			read(i)
+		}()
 	}
 	wg.Wait()
-	return out
 }
 
 func (s *Scraper) scrapeOne(ctx context.Context, pod *corev1.Pod) (Report, error) {
