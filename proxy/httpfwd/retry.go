@@ -31,14 +31,17 @@ const maxAttempts = 3
 // the one that just failed (concurrent requests share the round robin).
 const rerouteTries = 4
 
-// retrying sends a bodiless request to another endpoint when the first one
-// went away under it — an endpoint whose pod is shutting down during a
-// rolling restart — so clients see no failure while a Deployment rolls. It
-// only retries what is safe to send again: a failed upstream connection or
-// exchange for idempotent methods, a peer proxy's "app unavailable" (the app
-// never saw the request) for any method, and its "app no response" for
-// idempotent ones. Retries are bounded by a retry budget, so a failing
-// service is not flooded with them.
+// retrying sends a request to another endpoint when the first one went away
+// under it — an endpoint whose pod is shutting down during a rolling restart
+// — so clients see no failure while a Deployment rolls. It only retries what
+// is safe to send again: a connection that never opened (nothing was sent)
+// for any method, a failed exchange for idempotent methods, a peer proxy's
+// "app unavailable" (the app never saw the request) for any method, and its
+// "app no response" for idempotent ones. A request body is sent again only
+// while all of it that went out is still buffered (replayBody: the first
+// replayMax bytes), so a gRPC unary call is retried and an upload is not.
+// Retries are bounded by a retry budget, so a failing service is not
+// flooded with them.
 // A connect to a pod that vanished fails after upstream.MeshConnectTimeout,
 // early enough for the retry to answer before the client gives up.
 type retrying struct {
@@ -51,9 +54,21 @@ type retrying struct {
 
 func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.budget.request()
+	bodies, commit := replayable(req)
+	defer commit()
 	cur := req
+	if body, _ := bodies(); body != req.Body {
+		cur = req.WithContext(req.Context()) // a RoundTripper leaves req as it is
+		cur.Body = body
+	}
 	resp, err := t.next.RoundTrip(cur)
 	for attempt := 1; attempt < maxAttempts && retryable(cur, resp, err); attempt++ {
+		// The body is handed over first: the failed attempt's transport
+		// may wait for its body writer when its response is closed.
+		body, ok := bodies()
+		if !ok {
+			break // more of the body went out than is buffered
+		}
 		if !t.budget.withdraw() {
 			t.counted(contract.RetryNoBudget)
 			break
@@ -63,6 +78,7 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 			_ = resp.Body.Close()
 		}
 		cur = req.Clone(upstream.WithTarget(req.Context(), t.another(req, upstream.TargetFrom(cur.Context()))))
+		cur.Body = body
 		resp, err = t.next.RoundTrip(cur)
 	}
 	return resp, err
@@ -79,14 +95,11 @@ func (t retrying) another(req *http.Request, failed discovery.Target) discovery.
 
 // retryable decides whether the attempt req → (resp, err) may be sent again.
 func retryable(req *http.Request, resp *http.Response, err error) bool {
-	if req.Body != nil && req.Body != http.NoBody {
-		return false // a streamed body cannot be sent twice
-	}
 	if req.Context().Err() != nil {
 		return false // the client is gone
 	}
 	if err != nil {
-		return upstream.Replayable(req)
+		return isDialError(err) || upstream.Replayable(req)
 	}
 	// Only a peer proxy's own answer counts: an app reached without the
 	// mesh could set the header itself (and the inbound proxy strips it from

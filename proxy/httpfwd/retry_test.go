@@ -52,6 +52,11 @@ func (timeoutError) Error() string   { return "i/o timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
+// broken is an exchange that failed after the request went out.
+func broken() (*http.Response, error) {
+	return nil, &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}
+}
+
 func appGone() (*http.Response, error) {
 	h := http.Header{}
 	h.Set(ProxyErrorHeader, AppUnavailable)
@@ -81,8 +86,9 @@ func TestRetryingMovesToAnotherEndpoint(t *testing.T) {
 		{"GET whose connect timed out", http.MethodGet, nil, []func() (*http.Response, error){timedOut, ok}, 2, 200},
 		{"HEAD whose connect timed out", http.MethodHead, nil, []func() (*http.Response, error){timedOut, ok}, 2, 200},
 		{"peer proxy says its app is gone", http.MethodPost, nil, []func() (*http.Response, error){appGone, ok}, 2, 200},
-		{"POST on a refused connection is not retried", http.MethodPost, nil, []func() (*http.Response, error){refused, ok}, 1, 0},
-		{"a body is never sent twice", http.MethodPut, strings.NewReader("x"), []func() (*http.Response, error){appGone, ok}, 1, 502},
+		{"POST on a refused connection is retried: nothing was sent", http.MethodPost, nil, []func() (*http.Response, error){refused, ok}, 2, 200},
+		{"POST whose exchange failed after sending is not retried", http.MethodPost, nil, []func() (*http.Response, error){broken, ok}, 1, 0},
+		{"a small body in memory is sent again", http.MethodPut, strings.NewReader("x"), []func() (*http.Response, error){appGone, ok}, 2, 200},
 		{"an app's own 502 is its answer", http.MethodGet, nil, []func() (*http.Response, error){plain502, ok}, 1, 502},
 		{"attempts are bounded", http.MethodGet, nil, []func() (*http.Response, error){refused}, maxAttempts, 0},
 		{"GET the peer's app reset before answering", http.MethodGet, nil, []func() (*http.Response, error){appReset, ok}, 2, 200},
