@@ -65,7 +65,20 @@ func protocols(args []string) error {
 	log.Printf("protocols: http %s, grpc %s, banner %s", *httpAddr, *grpcAddr, *bannerAddr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	go func() { <-ctx.Done(); _ = srv.Close() }()
+	go func() {
+		<-ctx.Done()
+		// A well-behaved gRPC server drains on SIGTERM: calls in flight finish,
+		// new ones are refused (GOAWAY), within a bound. The abrupt behaviour is
+		// the abrupt app's (AbruptAppRestartUnderLoad), not this one's.
+		drained := make(chan struct{})
+		go func() { gs.GracefulStop(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(10 * time.Second):
+			gs.Stop()
+		}
+		_ = srv.Close()
+	}()
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		return err
 	}
