@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/proxy/config"
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
+	"github.com/meshkeeper/meshkeeper/proxy/internal/testlog"
 	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"
 	"github.com/meshkeeper/meshkeeper/proxy/netinit"
 	"github.com/meshkeeper/meshkeeper/proxy/origdst"
@@ -147,24 +146,6 @@ func TestIPv6RedirectBetweenNamespaces(t *testing.T) {
 			t.Fatalf("the proxy's outbound listener did not get the IPv6 connection; its log:\n%s", logs)
 		}
 	})
-}
-
-// syncBuffer is a log sink for a proxy that logs from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // namespaces creates the pod and peer namespaces and their veth pair.
@@ -299,14 +280,14 @@ func (s staticCerts) IssuerLabel() string       { return "" }
 
 // strictProxy runs the real proxy, strict, with its default listeners in the
 // pod's namespace, and returns its debug log.
-func strictProxy(t *testing.T, pod string) *syncBuffer {
+func strictProxy(t *testing.T, pod string) *testlog.Buffer {
 	t.Helper()
 	ca := testpki.NewCA(t, "anchor")
 	roots := filepath.Join(t.TempDir(), contract.TrustRootsKey)
 	if err := os.WriteFile(roots, ca.PEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	done := make(chan error, 1)

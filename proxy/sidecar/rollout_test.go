@@ -1,7 +1,6 @@
 package sidecar_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/internal/testlog"
 	"github.com/meshkeeper/meshkeeper/proxy/internal/testpki"
 	"github.com/meshkeeper/meshkeeper/proxy/sidecar"
 )
@@ -79,7 +79,7 @@ func TestRollingRestartOfAbruptApps(t *testing.T) {
 		t.Skip("a few seconds of traffic")
 	}
 	ca := testpki.NewCA(t, "anchor")
-	var logs syncBuffer // shown when the test fails
+	var logs testlog.Buffer // shown when the test fails
 	client := startProxy(t, proxyOpts{certs: newCerts(ca.Leaf(t, clientID)), anchor: ca.PEM(), log: &logs,
 		detect: sidecar.DefaultDetectTimeout})
 	client.dst.set(netip.MustParseAddrPort(service))
@@ -104,7 +104,7 @@ func TestRollingRestartOfAbruptApps(t *testing.T) {
 	publish(pods)
 
 	var sent, failed atomic.Int32
-	var failures syncBuffer
+	var failures testlog.Buffer
 	stop := make(chan struct{})
 	var clients sync.WaitGroup
 	for range 4 {
@@ -159,22 +159,4 @@ func TestRollingRestartOfAbruptApps(t *testing.T) {
 	if retries == "absent" {
 		t.Fatal("no request met a dying pod: the test did not test anything")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the proxies' concurrent loggers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
