@@ -1,7 +1,9 @@
 package hostfx
 
 import (
+	"errors"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +47,40 @@ func TestListeningPortsSeesARealListener(t *testing.T) {
 	l.Close()
 	if got := ListeningPorts([]int{port}); len(got) != 0 {
 		t.Fatalf("closed listener still reported: %v", got)
+	}
+}
+
+// The CI teardown failed once on conntrack's own race: an entry listed for
+// deletion expired before its delete ("such conntrack doesn't exist", exit 1).
+func TestDeleteConntrackRetriesTheExpiryRace(t *testing.T) {
+	race := "tcp 6 93 TIME_WAIT src=198.18.10.1 dst=198.18.10.98\nconntrack v1.4.7 (conntrack-tools): Operation failed: such conntrack doesn't exist"
+	exit1 := errors.New("exit status 1")
+	for _, tc := range []struct {
+		name    string
+		outs    []string
+		errs    []error
+		calls   int
+		wantErr string
+	}{
+		{"deleted", []string{"conntrack v1.4.7: 12 flow entries have been deleted."}, []error{nil}, 1, ""},
+		{"nothing matched", []string{"conntrack v1.4.7: 0 flow entries have been deleted."}, []error{exit1}, 1, ""},
+		{"race then done", []string{race, "conntrack v1.4.7: 3 flow entries have been deleted."}, []error{exit1, nil}, 2, ""},
+		{"race then nothing left", []string{race, "0 flow entries have been deleted."}, []error{exit1, exit1}, 2, ""},
+		{"endless race", []string{race, race, race, race}, []error{exit1, exit1, exit1, exit1}, 4, "kept expiring"},
+		{"real failure", []string{"lots\nof\nconntrack v1.4.7: Operation not permitted"}, []error{exit1}, 1, "conntrack -D x: conntrack v1.4.7: Operation not permitted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := deleteConntrack(func(...string) (string, error) {
+				calls++
+				return tc.outs[calls-1], tc.errs[calls-1]
+			}, []string{"-D", "x"})
+			if calls != tc.calls {
+				t.Errorf("calls = %d, want %d", calls, tc.calls)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
 	}
 }

@@ -113,12 +113,51 @@ func flushConntrack(cidr string) error {
 		{"-D", "--orig-src", ip, "--mask-src", mask},
 		{"-D", "--orig-dst", ip, "--mask-dst", mask},
 	} {
-		// conntrack exits 1 when nothing matched; only a missing tool is an error.
-		if out, err := run(iptTimeout, "conntrack", args...); err != nil && !strings.Contains(out, "0 flow entries") {
+		if err := deleteConntrack(runConntrack, args); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// runConntrack is the conntrack binary; a variable so the retry rules are
+// tested without touching the host's table.
+var runConntrack = func(args ...string) (string, error) { return run(iptTimeout, "conntrack", args...) }
+
+// conntrackAttempts bounds retries of one delete: each retry only finds the
+// entries created or still left since the last one, so a few suffice.
+const conntrackAttempts = 4
+
+// deleteConntrack runs one `conntrack -D` filter until it succeeds. conntrack
+// dumps the matching entries and then deletes them one by one; an entry that
+// expires in between (a TIME_WAIT timing out) makes it print "such conntrack
+// doesn't exist" and exit 1 although everything else was deleted. That is a
+// race with the kernel, not a failure, so the delete is repeated; exit 1 with
+// "0 flow entries" means nothing matched. The error keeps only conntrack's
+// last line: its output lists every entry it deleted.
+func deleteConntrack(runCT func(...string) (string, error), args []string) error {
+	var err error
+	for range conntrackAttempts {
+		var out string
+		out, err = runCT(args...)
+		switch {
+		case err == nil, strings.Contains(out, "0 flow entries"):
+			return nil
+		case strings.Contains(out, "such conntrack doesn't exist"):
+			continue
+		default:
+			return fmt.Errorf("conntrack %s: %s", strings.Join(args, " "), lastLine(out))
+		}
+	}
+	return fmt.Errorf("conntrack %s: entries kept expiring during %d deletes: %w", strings.Join(args, " "), conntrackAttempts, err)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
 func cidrMask(cidr string) (string, string, error) {
