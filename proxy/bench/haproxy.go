@@ -10,9 +10,11 @@ import (
 //   - client: plain HTTP in, mTLS (verified against the anchor) out;
 //   - server: mTLS in (client certificate required), plain HTTP to the app.
 //
-// Both keep connections alive on both sides, like the mesh proxies.
-func haproxyConfig(role, dir, listen, next string) string {
-	global := "global\n  maxconn 4000\n" +
+// Both keep connections alive on both sides, like the mesh proxies. threads
+// is HAProxy's nbthread: by default the proxy's own core count, so both run
+// on the same number of threads (HAProxy would otherwise start one per CPU).
+func haproxyConfig(role, dir, listen, next string, threads int) string {
+	global := fmt.Sprintf("global\n  maxconn 4000\n  nbthread %d\n", threads) +
 		"defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option http-keep-alive\n  http-reuse always\n"
 	ca := filepath.Join(dir, "ca.pem")
 	if role == "client" {

@@ -69,3 +69,11 @@ func TestMarkdownComparesMeshkeeperWithHAProxy(t *testing.T) {
 		t.Errorf("direct is not listed before meshkeeper:\n%s", md)
 	}
 }
+
+func TestHAProxyConfigRunsTheGivenThreads(t *testing.T) {
+	for _, role := range []string{"client", "server"} {
+		if got := haproxyConfig(role, "/d", "127.0.0.1:1", "127.0.0.1:2", 1); !strings.Contains(got, "global\n  maxconn 4000\n  nbthread 1\n") {
+			t.Errorf("%s config without nbthread 1:\n%s", role, got)
+		}
+	}
+}

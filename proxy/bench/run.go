@@ -35,7 +35,11 @@ type Options struct {
 	Rounds int
 	// HAProxy is the haproxy binary; empty skips the comparison.
 	HAProxy string
-	Log     *slog.Logger
+	// HAProxyThreads is HAProxy's nbthread. Side by side means the same
+	// cores: a meshkeeper sidecar runs its Go code on
+	// contract.DefaultProxyCores threads (GOMAXPROCS), so does HAProxy.
+	HAProxyThreads int
+	Log            *slog.Logger
 }
 
 // Result is one setup at one rate in one round.
@@ -88,7 +92,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if err := writeHAProxyFiles(dir, anchor); err != nil {
 			return rep, err
 		}
-		starts = append(starts, func() (*setup, error) { return startHAProxy(ctx, o.HAProxy, dir, appAddr) })
+		starts = append(starts, func() (*setup, error) { return startHAProxy(ctx, o.HAProxy, o.HAProxyThreads, dir, appAddr) })
 	}
 	var setups []*setup
 	defer func() {
@@ -217,7 +221,7 @@ func startMeshkeeper(ctx context.Context, dir, appAddr string) (*setup, error) {
 		stop: func() { stopProc(client); stopProc(server) }, inbound: serverIn}, nil
 }
 
-func startHAProxy(ctx context.Context, bin, dir, appAddr string) (*setup, error) {
+func startHAProxy(ctx context.Context, bin string, threads int, dir, appAddr string) (*setup, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -226,7 +230,7 @@ func startHAProxy(ctx context.Context, bin, dir, appAddr string) (*setup, error)
 	var procs []*exec.Cmd
 	for _, c := range []struct{ role, listen, next string }{{"server", serverIn, appAddr}, {"client", clientIn, serverIn}} {
 		path := filepath.Join(dir, "haproxy-"+c.role+".cfg")
-		if err := writeFile(path, haproxyConfig(c.role, dir, c.listen, c.next)); err != nil {
+		if err := writeFile(path, haproxyConfig(c.role, dir, c.listen, c.next, threads)); err != nil {
 			return nil, err
 		}
 		cmd := exec.CommandContext(ctx, bin, "-db", "-f", path)

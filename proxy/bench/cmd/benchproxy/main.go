@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/proxy/bench"
 )
 
@@ -34,14 +35,19 @@ func main() {
 	body := flag.Int("body", 1024, "request and response body size in bytes")
 	out := flag.String("out", "bin/bench-proxy.md", "file to write the figures to")
 	haproxy := flag.String("haproxy", "haproxy", "haproxy binary for the comparison; empty to skip")
+	haproxyThreads := flag.Int("haproxy-threads", contract.DefaultProxyCores, "HAProxy nbthread; the default gives it the sidecar's default cores")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
+	if *haproxyThreads < 1 || *haproxyThreads > runtime.NumCPU() {
+		log.Error("invalid haproxy-threads", "threads", *haproxyThreads, "cpus", runtime.NumCPU())
+		os.Exit(2)
+	}
 	if *rounds < 1 || *rounds > 10 {
 		log.Error("invalid rounds", "rounds", *rounds)
 		os.Exit(2)
 	}
-	o := bench.Options{Duration: min(*duration, time.Minute), Warmup: *warmup, BodySize: *body, Rounds: *rounds, Log: log}
+	o := bench.Options{Duration: min(*duration, time.Minute), Warmup: *warmup, BodySize: *body, Rounds: *rounds, HAProxyThreads: *haproxyThreads, Log: log}
 	for _, f := range strings.Split(*rates, ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || r <= 0 || r > 20000 {
@@ -56,6 +62,7 @@ func main() {
 			o.HAProxy = path
 			if v, err := exec.Command(path, "-v").Output(); err == nil {
 				note += " " + strings.SplitN(string(v), "\n", 2)[0] + "."
+				note += fmt.Sprintf(" Threads: meshkeeper GOMAXPROCS %d per proxy (its default cores), HAProxy nbthread %d.", contract.DefaultProxyCores, *haproxyThreads)
 			}
 		} else {
 			log.Warn("haproxy not found; comparison skipped (apt-get install haproxy)")
