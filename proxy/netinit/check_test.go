@@ -46,14 +46,15 @@ func TestCheckRedirect(t *testing.T) {
 	}
 	pod, _ := namespaces(t)
 	ipCmd(t, "-n", pod, "route", "add", "default", "via", peerAddr4.String())
+	ipCmd(t, "-n", pod, "-6", "route", "add", "default", "via", peerAddr.String())
 	// Port 9 skipped: the check must pick a port the plan redirects.
 	cfg := netinit.Config{ProxyUID: contract.ProxyUID, InboundPort: contract.ProxyInboundPort, OutboundPort: contract.ProxyOutboundPort,
 		AdminPort: contract.ProxyAdminPort, SkipOutboundPorts: []uint16{9}}
 	ctx := context.Background()
 	inNetns(t, pod, func() error {
 		err := netinit.CheckRedirect(ctx, cfg, contract.RedirectCheckUID, time.Second)
-		if !errors.Is(err, netinit.ErrNotRedirected) || !strings.Contains(err.Error(), "192.0.2.1:10") {
-			t.Errorf("without rules: %v, want ErrNotRedirected naming 192.0.2.1:10", err)
+		if !errors.Is(err, netinit.ErrNotRedirected) || !strings.Contains(err.Error(), "192.0.2.1:10") || !strings.Contains(err.Error(), "[2001:db8::1]:10") {
+			t.Errorf("without rules: %v, want ErrNotRedirected naming 192.0.2.1:10 and [2001:db8::1]:10", err)
 		}
 		conn, err := nftables.New()
 		if err != nil {
@@ -64,6 +65,11 @@ func TestCheckRedirect(t *testing.T) {
 		}
 		if err := netinit.CheckRedirect(ctx, cfg, contract.RedirectCheckUID, 3*time.Second); err != nil {
 			t.Errorf("with rules: %v", err)
+		}
+		// An IPv6-only pod: no IPv4 route, the IPv6 redirect proves the rules.
+		ipCmd(t, "-n", pod, "route", "del", "default")
+		if err := netinit.CheckRedirect(ctx, cfg, contract.RedirectCheckUID, 3*time.Second); err != nil {
+			t.Errorf("with rules, IPv6 only: %v", err)
 		}
 		if err := netinit.CheckRedirect(ctx, cfg, contract.ProxyUID, time.Second); err == nil || !strings.Contains(err.Error(), "proxy's user") {
 			t.Errorf("as the proxy's user: %v, want a refusal", err)
