@@ -141,10 +141,10 @@ func TestDelDoesNothing(t *testing.T) {
 
 func TestPodName(t *testing.T) {
 	for in, want := range map[string]string{
-		"K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0":           "shop/web-0",
-		"IgnoreUnknown=1;K8S_POD_NAME=web-0;OTHER=x":          "/web-0",
-		"":                                                    "(unnamed)",
-		"garbage-without-equals":                              "(unnamed)",
+		"K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0":  "shop/web-0",
+		"IgnoreUnknown=1;K8S_POD_NAME=web-0;OTHER=x": "/web-0",
+		"":                       "(unnamed)",
+		"garbage-without-equals": "(unnamed)",
 		"K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;UNKNOWN=1": "shop/web-0",
 	} {
 		if got := podName(in); got != want {
