@@ -48,6 +48,7 @@ func TestCRDRejectsInvalidSpecs(t *testing.T) {
 		{"duration not a duration", func(mi *meshv1.MeshInstallation) { mi.Spec.Trust.Anchor = lifetime("1y", "1d") }, "spec.trust.anchor"},
 		{"too many replicas", func(mi *meshv1.MeshInstallation) { v := int32(50); mi.Spec.ControlPlane.Replicas = &v }, "spec.controlPlane.replicas"},
 		{"bad mTLS mode", func(mi *meshv1.MeshInstallation) { mi.Spec.DataPlane.MTLSMode = "sometimes" }, "spec.dataPlane.mtlsMode"},
+		{"bad redirect", func(mi *meshv1.MeshInstallation) { mi.Spec.DataPlane.Redirect = "cni" }, "spec.dataPlane.redirect"},
 		{"bad namespace name", func(mi *meshv1.MeshInstallation) { mi.Spec.ControlPlane.Namespace = "Not_A_Namespace" }, "spec.controlPlane.namespace"},
 	}
 	for _, tc := range cases {
@@ -59,6 +60,19 @@ func TestCRDRejectsInvalidSpecs(t *testing.T) {
 				t.Fatalf("want a rejection mentioning %q, got %v", tc.want, err)
 			}
 		})
+	}
+}
+
+// The API server defaults spec.dataPlane.redirect to InitContainer, so an
+// installation that never names it keeps today's pods.
+func TestCRDDefaultsRedirect(t *testing.T) {
+	mi := newInstallation("redirect-default", "mk-redirect-default")
+	mi.Spec.DataPlane = meshv1.DataPlaneSpec{}
+	if err := k8s.Create(context.Background(), mi, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if mi.Spec.DataPlane.Redirect != meshv1.RedirectInitContainer {
+		t.Fatalf("redirect defaulted to %q, want %s", mi.Spec.DataPlane.Redirect, meshv1.RedirectInitContainer)
 	}
 }
 

@@ -2,12 +2,12 @@
 PROXY_LDFLAGS = -s -w -X github.com/meshkeeper/meshkeeper/internal/buildinfo.Version=$(VERSION)
 
 .PHONY: build-proxy
-build-proxy: ## Build the static proxy and proxy-init binaries into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/ ./cmd/proxy ./cmd/proxy-init
+build-proxy: ## Build the static proxy, proxy-init and meshkeeper-cni binaries into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PROXY_LDFLAGS)" -o $(BIN_DIR)/ ./cmd/proxy ./cmd/proxy-init ./cmd/meshkeeper-cni
 
 .PHONY: test-proxy
-test-proxy: ## Unit and loopback tests of the data plane (the netns test needs root).
-	$(GO) test -count=1 ./proxy/... ./cmd/proxy/... ./cmd/proxy-init/...
+test-proxy: ## Unit and loopback tests of the data plane (the netns tests need root).
+	$(GO) test -count=1 ./proxy/... ./cmd/proxy/... ./cmd/proxy-init/... ./cmd/meshkeeper-cni/...
 	cd proxy/bench && $(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags meshkeeper_faults ./proxy/config/... ./proxy/httpfwd/... ./proxy/sidecar/...
 

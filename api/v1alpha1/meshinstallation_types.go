@@ -156,7 +156,27 @@ type DataPlaneSpec struct {
 	// +kubebuilder:default=Restart
 	// +optional
 	UnmeshedPods UnmeshedPodsPolicy `json:"unmeshedPods,omitempty"`
+
+	// Redirect is how meshed pods' traffic is sent through their proxy.
+	// InitContainer adds proxy-init, a root init container with NET_ADMIN and
+	// NET_RAW, so meshed namespaces must allow Pod Security "privileged". CNI
+	// leaves it to a chained CNI plugin on each node and adds no privileged
+	// container, so meshed pods can pass "restricted". No mesh version ships
+	// the CNI plugin yet: CNI stalls the installation (InvalidValues) until
+	// one does.
+	// +kubebuilder:default=InitContainer
+	// +optional
+	Redirect RedirectMode `json:"redirect,omitempty"`
 }
+
+// RedirectMode is how meshed pods' redirect rules are installed.
+// +kubebuilder:validation:Enum=InitContainer;CNI
+type RedirectMode string
+
+const (
+	RedirectInitContainer RedirectMode = "InitContainer"
+	RedirectCNI           RedirectMode = "CNI"
+)
 
 // UnmeshedPodsPolicy is what the operator does about unmeshed pods.
 // +kubebuilder:validation:Enum=Restart;Report

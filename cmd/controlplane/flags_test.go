@@ -31,6 +31,13 @@ func TestParseInjectorFlags(t *testing.T) {
 	if got := f.cfg.ProxyResources.Limits.Memory().String(); got != "128Mi" {
 		t.Fatalf("memory limit = %s", got)
 	}
+	if f.cfg.Redirect != contract.RedirectInitContainer {
+		t.Fatalf("redirect %q by default, want %s", f.cfg.Redirect, contract.RedirectInitContainer)
+	}
+	cni, err := parseInjectorFlags(append(append([]string{}, chartInjectorArgs...), "--redirect=CNI"))
+	if err != nil || cni.cfg.Redirect != contract.RedirectCNI {
+		t.Fatalf("--redirect=CNI: %v %q", err, cni.cfg.Redirect)
+	}
 	if f.cfg.NamespaceSelector != nil {
 		t.Fatalf("no --namespace-selector, yet a selector: %v", f.cfg.NamespaceSelector)
 	}
@@ -47,6 +54,7 @@ func TestParseInjectorFlags(t *testing.T) {
 		{"bad quantity", "--proxy-memory-limit=lots", "--proxy-memory-limit"},
 		{"bad mode", "--default-mtls-mode=off", "--default-mtls-mode"},
 		{"missing image", "--proxy-image=", "--proxy-image is required"},
+		{"bad redirect", "--redirect=cni", "--redirect must be InitContainer or CNI"},
 		{"selector not JSON", "--namespace-selector=team=shop", "not a JSON LabelSelector"},
 		{"selector with a bad operator", `--namespace-selector={"matchExpressions":[{"key":"a","operator":"Near"}]}`, "namespace selector"},
 	} {

@@ -43,6 +43,8 @@ func parseInjectorFlags(args []string) (injectorFlags, error) {
 	fs.StringVar(&c.IdentityAddr, "identity-addr", "", "host:port of the identity service")
 	fs.StringVar(&c.DiscoveryAddr, "discovery-addr", "", "host:port of the discovery service")
 	fs.StringVar(&c.ProxyLogLevel, "proxy-log-level", "info", "proxy log level")
+	fs.StringVar(&c.Redirect, "redirect", contract.RedirectInitContainer,
+		"how pods' redirect rules are installed: InitContainer (proxy-init) or CNI (the node's meshkeeper-cni plugin)")
 	fs.Func("proxy-env", "extra proxy environment KEY=VALUE (repeatable)", func(v string) error {
 		key, value, ok := strings.Cut(v, "=")
 		if !ok || key == "" {
@@ -75,6 +77,9 @@ func parseInjectorFlags(args []string) (injectorFlags, error) {
 	}
 	if c.DefaultMTLSMode != contract.MTLSPermissive && c.DefaultMTLSMode != contract.MTLSStrict {
 		return f, fmt.Errorf("--default-mtls-mode must be %s or %s", contract.MTLSPermissive, contract.MTLSStrict)
+	}
+	if c.Redirect != contract.RedirectInitContainer && c.Redirect != contract.RedirectCNI {
+		return f, fmt.Errorf("--redirect must be %s or %s", contract.RedirectInitContainer, contract.RedirectCNI)
 	}
 	var quantities [3]resource.Quantity
 	for i, q := range []struct{ flag, value string }{

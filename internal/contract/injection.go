@@ -7,7 +7,26 @@ import "time"
 const (
 	ProxyContainerName     = "meshkeeper-proxy"
 	ProxyInitContainerName = "meshkeeper-init"
+	// RedirectCheckContainerName is, in CNI mode, the unprivileged init
+	// container that runs before the proxy and fails the pod when the node's
+	// CNI plugin did not install its redirect rules.
+	RedirectCheckContainerName = "meshkeeper-check"
 )
+
+// How a meshed pod's redirect rules are installed.
+const (
+	// RedirectInitContainer: proxy-init, a root init container with NET_ADMIN
+	// and NET_RAW (Pod Security "privileged").
+	RedirectInitContainer = "InitContainer"
+	// RedirectCNI: the node's chained CNI plugin (cmd/meshkeeper-cni) at pod
+	// network setup; the pod has no privileged container.
+	RedirectCNI = "CNI"
+)
+
+// RedirectCheckUID is the user of the redirect check. It must not be
+// ProxyUID: the proxy's own connections are never redirected, so a check
+// run as the proxy would always fail.
+const RedirectCheckUID = 2103
 
 // DiscoveryKeepAlive is how often the discovery stream writes a bare newline
 // when nothing changed. Clients skip blank lines (encoding/json.Decoder does)

@@ -23,6 +23,13 @@ const (
 	SkipInboundPortsAnnotation  = "meshkeeper.io/skip-inbound-ports"
 	SkipOutboundPortsAnnotation = "meshkeeper.io/skip-outbound-ports"
 
+	// CNIRedirectAnnotation is written by the injector on a pod meshed in CNI
+	// mode (no proxy-init container). Its value is proxy-init's command line,
+	// space-separated; the node's CNI plugin (cmd/meshkeeper-cni) parses it
+	// with proxy-init's own parser and installs the same plan. A pod without
+	// it is not meshed, and the plugin leaves it alone.
+	CNIRedirectAnnotation = "meshkeeper.io/cni-redirect"
+
 	// ProxyCoresAnnotation sets a pod's proxy cores (EnvProxyCores), 1 to MaxProxyCores.
 	ProxyCoresAnnotation = "meshkeeper.io/proxy-cores"
 

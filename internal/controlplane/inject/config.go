@@ -27,4 +27,9 @@ type Config struct {
 	ProxyEnv []corev1.EnvVar
 	// ProxyResources apply to the proxy and the init container.
 	ProxyResources corev1.ResourceRequirements
+	// Redirect is how the pod's redirect rules are installed:
+	// contract.RedirectInitContainer (also when empty) adds proxy-init;
+	// contract.RedirectCNI leaves them to the node's CNI plugin and adds only
+	// an unprivileged check, so the pod passes Pod Security "restricted".
+	Redirect string
 }

@@ -81,10 +81,12 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 			proxy.Env = append(proxy.Env, env)
 		}
 	}
-	out.Spec.InitContainers = append([]corev1.Container{
-		initContainer(cfg, skipIn, skipOut),
-		proxy,
-	}, out.Spec.InitContainers...)
+	redirect := redirectArgs(skipIn, skipOut)
+	first := initContainer(cfg, redirect)
+	if cfg.Redirect == contract.RedirectCNI {
+		first = checkContainer(cfg, redirect)
+	}
+	out.Spec.InitContainers = append([]corev1.Container{first, proxy}, out.Spec.InitContainers...)
 	out.Spec.Volumes = append(out.Spec.Volumes, meshVolumes()...)
 	// A projected token needs a named ServiceAccount. The ServiceAccount
 	// admission plugin normally set "default" before webhooks run; without it
@@ -101,6 +103,12 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, []s
 		out.Annotations = map[string]string{}
 	}
 	out.Annotations[contract.InjectedAnnotation] = "true"
+	// The injector owns the CNI plugin's input: a value the pod brought is
+	// dropped, and only CNI mode writes it (proxy-init's own command line).
+	delete(out.Annotations, contract.CNIRedirectAnnotation)
+	if cfg.Redirect == contract.RedirectCNI {
+		out.Annotations[contract.CNIRedirectAnnotation] = strings.Join(redirect, " ")
+	}
 	if !hasAnyAnnotation(out.Annotations, scrapeAnnotations) {
 		for _, kv := range scrapeAnnotations {
 			out.Annotations[kv[0]] = kv[1]
@@ -137,7 +145,9 @@ func hasAnyAnnotation(annotations map[string]string, keys [][2]string) bool {
 	return false
 }
 
-func initContainer(cfg Config, skipIn, skipOut string) corev1.Container {
+// redirectArgs is proxy-init's command line for the pod: the init
+// container's args, or the CNI plugin's annotation.
+func redirectArgs(skipIn, skipOut string) []string {
 	args := []string{
 		"--proxy-uid=" + strconv.Itoa(contract.ProxyUID),
 		"--inbound-port=" + strconv.Itoa(contract.ProxyInboundPort),
@@ -151,11 +161,15 @@ func initContainer(cfg Config, skipIn, skipOut string) corev1.Container {
 	if skipOut != "" {
 		args = append(args, "--skip-outbound-ports="+skipOut)
 	}
+	return args
+}
+
+func initContainer(cfg Config, redirect []string) corev1.Container {
 	return corev1.Container{
 		Name:            contract.ProxyInitContainerName,
 		Image:           cfg.ProxyInitImage,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Args:            args,
+		Args:            redirect,
 		Resources:       cfg.ProxyResources,
 		SecurityContext: &corev1.SecurityContext{
 			// Writing iptables rules needs root with exactly these two capabilities.
@@ -167,6 +181,32 @@ func initContainer(cfg Config, skipIn, skipOut string) corev1.Container {
 				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
 				Drop: []corev1.Capability{"ALL"},
 			},
+		},
+	}
+}
+
+// checkContainer is CNI mode's first container: proxy-init's check, as an
+// unprivileged user other than the proxy's, fails the pod (before the proxy
+// and the app start) when the node's CNI plugin did not install the rules.
+// The proxy cannot check this itself: its own traffic is never redirected.
+func checkContainer(cfg Config, redirect []string) corev1.Container {
+	return corev1.Container{
+		Name:            contract.RedirectCheckContainerName,
+		Image:           cfg.ProxyInitImage,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Args:            append([]string{"check"}, redirect...),
+		Resources:       cfg.ProxyResources,
+		// The check's reason is its last log line; show it in the pod's status.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr.To[int64](contract.RedirectCheckUID),
+			RunAsGroup:               ptr.To[int64](contract.RedirectCheckUID),
+			RunAsNonRoot:             ptr.To(true),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Privileged:               ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 	}
 }

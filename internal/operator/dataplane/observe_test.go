@@ -38,3 +38,23 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("Summarize = %+v, want %+v", got, want)
 	}
 }
+
+// A pod injected in CNI mode whose redirect check keeps failing (the CNI
+// plugin did not run for it) never starts its proxy: it counts as meshed
+// with a proxy that is not ready, so upgrades and rotations see it.
+func TestSummarizeCountsAFailedRedirectCheck(t *testing.T) {
+	p := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{contract.ProxyVersionLabel: "0.1.0"}},
+		Spec: corev1.PodSpec{InitContainers: []corev1.Container{
+			{Name: contract.RedirectCheckContainerName}, {Name: contract.ProxyContainerName}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{
+			{Name: contract.RedirectCheckContainerName, LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}},
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}},
+			{Name: contract.ProxyContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
+		}},
+	}
+	got := Summarize([]corev1.Pod{p}, "0.1.0")
+	if got.MeshedPods != 1 || got.NotReadyProxies != 1 {
+		t.Fatalf("Summarize = %+v, want one meshed pod with a proxy not ready", got)
+	}
+}

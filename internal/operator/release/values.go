@@ -71,6 +71,9 @@ func Values(mi *meshv1.MeshInstallation, rel versions.Release, webhookCABundle [
 	if err := checkLeafTTL(out); err != nil {
 		return nil, err
 	}
+	if err := checkRedirect(mi, rel); err != nil {
+		return nil, err
+	}
 	return merge(out, protected), nil
 }
 
@@ -88,6 +91,15 @@ func checkLeafTTL(values map[string]any) error {
 	}
 	if ttl < time.Minute || ttl > contract.MaxLeafTTL {
 		return fmt.Errorf("identity.leafTTL %s must be between 1m and %s", raw, contract.MaxLeafTTL)
+	}
+	return nil
+}
+
+// checkRedirect refuses CNI redirection for a release without the CNI
+// plugin: its pods would start with no redirect rules.
+func checkRedirect(mi *meshv1.MeshInstallation, rel versions.Release) error {
+	if mi.Spec.DataPlane.Redirect == meshv1.RedirectCNI && !rel.CNIPlugin {
+		return fmt.Errorf("spec.dataPlane.redirect %s: mesh version %s ships no CNI plugin; use %s", meshv1.RedirectCNI, rel.Version, meshv1.RedirectInitContainer)
 	}
 	return nil
 }

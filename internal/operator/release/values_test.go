@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -103,6 +105,35 @@ func TestValuesCheckLeafTTL(t *testing.T) {
 		mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"identity":{"leafTTL":"` + raw + `"}}`)}
 		if _, err := Values(mi, rel, nil); (err == nil) != ok {
 			t.Errorf("leafTTL %s: err = %v, want accepted=%v", raw, err, ok)
+		}
+	}
+}
+
+// No shipped release has the CNI plugin: CNI is refused, naming the field,
+// and InitContainer (or unset) renders the same values as before.
+func TestValuesCheckRedirect(t *testing.T) {
+	for _, name := range versions.Supported() {
+		v, err := versions.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mi := baseInstallation()
+		before, err := Values(mi, v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mi.Spec.DataPlane.Redirect = meshv1.RedirectInitContainer
+		if after, err := Values(mi, v, nil); err != nil || !reflect.DeepEqual(before, after) {
+			t.Errorf("%s: InitContainer changed the values (%v)", v.Version, err)
+		}
+		mi.Spec.DataPlane.Redirect = meshv1.RedirectCNI
+		if _, err := Values(mi, v, nil); err == nil || !strings.Contains(err.Error(), "spec.dataPlane.redirect CNI") {
+			t.Errorf("%s: CNI without the plugin: err = %v", v.Version, err)
+		}
+		withPlugin := v
+		withPlugin.CNIPlugin = true
+		if _, err := Values(mi, withPlugin, nil); err != nil {
+			t.Errorf("%s with the plugin: CNI refused: %v", v.Version, err)
 		}
 	}
 }

@@ -21,6 +21,9 @@ type Release struct {
 	// ControlPlaneTag and ProxyTag are the image tags of this release.
 	ControlPlaneTag string
 	ProxyTag        string
+	// CNIPlugin: the release ships the chained CNI plugin and its injector
+	// takes --redirect=CNI, so spec.dataPlane.redirect CNI can work.
+	CNIPlugin bool
 }
 
 // Images returns the fully qualified control-plane, proxy and proxy-init images.
