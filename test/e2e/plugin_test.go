@@ -25,12 +25,19 @@ var pluginBuild struct {
 	err  error
 }
 
-func pluginBinary(t testing.TB) string {
-	t.Helper()
+// buildPlugin builds the plugin once; setup starts it in the background
+// while the cluster comes up (about a minute and a half on two cores, mostly
+// k8s.io/cli-runtime), and the first test to run it waits for it.
+func buildPlugin() {
 	pluginBuild.once.Do(func() {
 		pluginBuild.path = filepath.Join(env.repo, "bin", "kubectl-meshkeeper")
 		pluginBuild.err = command(10*time.Minute, env.repo, "go", "build", "-trimpath", "-o", pluginBuild.path, "./cmd/kubectl-meshkeeper")
 	})
+}
+
+func pluginBinary(t testing.TB) string {
+	t.Helper()
+	buildPlugin()
 	if pluginBuild.err != nil {
 		t.Fatalf("build kubectl-meshkeeper: %v", pluginBuild.err)
 	}
