@@ -66,6 +66,18 @@ test: vet verify-tidy verify-generated test-monitoring test-unit test-bundle tes
 build: ## Build every program into bin/.
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/ ./cmd/...
 
+# krew: one archive per platform and a manifest with their real sha256s
+# (internal/krew); a release uploads bin/krew/*.tar.gz to KREW_URL_BASE.
+KREW_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+KREW_URL_BASE ?= https://github.com/meshkeeper/meshkeeper/releases/download/v$(VERSION)
+.PHONY: krew
+krew: ## Build kubectl-meshkeeper archives for krew into bin/krew and write bin/krew/meshkeeper.yaml with their sha256s.
+	rm -rf $(BIN_DIR)/krew
+	for p in $(KREW_PLATFORMS); do \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/krew/$${p%/*}_$${p#*/}/kubectl-meshkeeper ./cmd/kubectl-meshkeeper; \
+	done
+	$(GO) run ./internal/krew/cmd/mkkrew -dir $(BIN_DIR)/krew -license LICENSE -version v$(VERSION) -url-base $(KREW_URL_BASE)
+
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig.
 	$(GO) run ./cmd/manager --leader-elect=false

@@ -54,6 +54,7 @@ func setup() error {
 		return err
 	}
 	env.img = envOr("MESHKEEPER_IMG", "ghcr.io/meshkeeper/manager:dev")
+	go buildPlugin() // kubectl-meshkeeper, for the tests that run it
 	env.artifacts = envOr("E2E_ARTIFACTS", filepath.Join(os.TempDir(), "meshkeeper-e2e-"+time.Now().Format("20060102-150405")))
 	kubeBin, err := output(25*time.Minute, env.repo, "bash", "test/tools/build.sh")
 	if err != nil {

@@ -40,6 +40,9 @@ func TestMesh(t *testing.T) {
 	if !t.Run("MutualTLSAndGoldenMetrics", func(t *testing.T) { testMutualTLS(t, cs) }) {
 		return
 	}
+	if !t.Run("StatMatchesLoadGenerator", func(t *testing.T) { testStatMatchesLoad(t, cs) }) {
+		return
+	}
 	if !t.Run("SecondInstallationChangesNothing", func(t *testing.T) { testSecondInstallation(t, cs, dyn, name) }) {
 		return
 	}

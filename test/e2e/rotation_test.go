@@ -89,6 +89,8 @@ func testAnchorRotation(t testing.TB, cs kubernetes.Interface, dyn dynamic.Inter
 	time.Sleep(10 * time.Second) // let the load settle first
 	started := time.Now()
 	patchMI(t, dyn, name, fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, "mesh.meshkeeper.io/rotate-anchor", fmt.Sprint(started.Unix())))
+	// While it waits on proxies, kubectl meshkeeper check fails naming them.
+	requireCheckNamesLaggards(t, dyn, name, old)
 	phases := map[string]bool{}
 	eventually(t, ctxFor(t, window-30*time.Second), "anchor rotation completed", func(ctx context.Context) error {
 		mi := getMI(t, dyn, name)
@@ -111,4 +113,8 @@ func testAnchorRotation(t testing.TB, cs kubernetes.Interface, dyn dynamic.Inter
 	eventually(t, ctxFor(t, time.Minute), "every proxy trusts only the new anchor",
 		proxiesAgree(cs, map[string]string{contract.LabelTrustAnchors: newAnchor}))
 	requireClean(t, wait())
+	// After the promotion check passes again, and the operator's metrics
+	// carry the new anchor's (and the current issuer's) expiry.
+	requireCheckPasses(t, 2*time.Minute)
+	requireExpiryMetrics(t, cs, name, newAnchor)
 }

@@ -71,6 +71,7 @@ func testFaultyUpgrade(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interf
 	}
 	t.Logf("FIGURE faulty-upgrade verdict: %v", reason["message"])
 	requireCanaryRejected(t, dyn, name, rec)
+	requireCheckNamesFailedGate(t, canaryGate)
 	eventually(t, ctxFor(t, 3*time.Minute), "control plane and proxies back on 0.1.0", func(ctx context.Context) error {
 		if v := statusString(getMI(t, dyn, name), "installedVersion"); v != "0.1.0" {
 			return fmt.Errorf("installed %s", v)

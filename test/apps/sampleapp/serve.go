@@ -50,20 +50,28 @@ func backend(args []string) error {
 	fs := flag.NewFlagSet("backend", flag.ExitOnError)
 	listen := fs.String("listen", ":8080", "listen address")
 	abrupt := fs.Bool("exit-on-sigterm", false, "exit at once on SIGTERM, without a graceful shutdown")
+	failEvery := fs.Int64("fail-every", 0, "answer every Nth request (not /healthz) with 503, so success rates below 100% are exact (0: never)")
 	_ = fs.Parse(args)
+	if *failEvery < 0 {
+		return fmt.Errorf("-fail-every %d: want 0 (never) or a positive N", *failEvery)
+	}
 	host, _ := os.Hostname()
 	var served atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", healthz)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		n := served.Add(1)
 		w.Header().Set("Content-Type", "application/json")
+		if *failEvery > 0 && n%*failEvery == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"pod": host, "method": r.Method, "path": r.URL.Path, "from": r.RemoteAddr,
-			"body": string(body), "served": served.Add(1),
+			"body": string(body), "served": n,
 		})
 	})
-	log.Printf("backend %s listening on %s (exit on SIGTERM: %v)", host, *listen, *abrupt)
+	log.Printf("backend %s listening on %s (exit on SIGTERM: %v, fail every: %d)", host, *listen, *abrupt, *failEvery)
 	return serve(*listen, mux, *abrupt)
 }
 
