@@ -2,12 +2,14 @@ package kubectlplugin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"sort"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,10 +38,19 @@ const maxMetricsBytes = 16 << 20
 // it works from anywhere the kubeconfig does, without a port-forward.
 type PodProxy struct {
 	Client kubernetes.Interface
+	// Timeout bounds one pod's read; zero means PodReadTimeout.
+	Timeout time.Duration
 }
+
+// PodReadTimeout bounds one proxy's read through the API server. A proxy
+// that is shutting down (its pod still Running) accepts and never answers;
+// without a bound per pod, check waited out the client's whole 30 s timeout.
+const PodReadTimeout = 5 * time.Second
 
 // Metrics implements MetricsSource.
 func (p PodProxy) Metrics(ctx context.Context, pod *corev1.Pod) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(p.Timeout, PodReadTimeout))
+	defer cancel()
 	rc, err := p.Client.CoreV1().Pods(pod.Namespace).
 		ProxyGet("http", pod.Name, strconv.Itoa(c.ProxyAdminPort), c.MetricsPath, nil).Stream(ctx)
 	if err != nil {
