@@ -69,7 +69,7 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	// One mesh per cluster: only the owner creates, changes or removes anything.
-	owner, err := r.owner(ctx)
+	owner, err := r.owner(ctx, mi)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -140,9 +140,10 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		// Meshed pods move the data-plane counts; pods that should be meshed
-		// and are not are restarted or reported. Other pods are none of ours.
-		// The work queue coalesces a burst of pod events into one pass.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
+		// and are not are restarted or reported. Other pods are none of ours,
+		// and so are changes no decision reads. A burst of pod events is
+		// coalesced into one pass (PodEventWindow).
+		Watches(&corev1.Pod{}, coalesced(PodEventWindow, r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc: func(e event.CreateEvent) bool { return r.ofTheMesh(e.Object.(*corev1.Pod)) },
 				DeleteFunc: func(e event.DeleteEvent) bool {
@@ -154,8 +155,7 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 					if !r.ofTheMesh(before) && !r.ofTheMesh(after) {
 						return false
 					}
-					return dataplane.ProxyReady(before) != dataplane.ProxyReady(after) || dataplane.HasProxy(before) != dataplane.HasProxy(after) ||
-						before.Status.Phase != after.Status.Phase || after.DeletionTimestamp != nil
+					return dataplane.PodChangeMatters(before, after)
 				},
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).

@@ -54,8 +54,7 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 		return p, err
 	}
 	counter := apicount.NewCounter()
-	mcfg := rest.CopyConfig(cfg)
-	mcfg.QPS, mcfg.Burst = 20, 30 // what controller-runtime gives the manager in a cluster
+	mcfg := controllers.WithClientRate(cfg) // what the manager runs with (cmd/manager)
 	mcfg.Wrap(counter.Wrap)
 	mgr, err := ctrl.NewManager(mcfg, ctrl.Options{Scheme: kubeenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions(),
