@@ -38,6 +38,8 @@ type MeshInstallationReconciler struct {
 	// Memo lets a pass over an unchanged installation skip the chart render,
 	// the Helm read and the drift dry runs; a new generation resets it.
 	Memo *release.Memo
+	// seen makes a pass start from the operator's own last write (current).
+	seen seenVersions
 }
 
 // +kubebuilder:rbac:groups=mesh.meshkeeper.io,resources=meshinstallations,verbs=get;list;watch;update;patch
@@ -64,8 +66,8 @@ type MeshInstallationReconciler struct {
 
 // Reconcile brings one MeshInstallation towards its spec.
 func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
-	mi := &meshv1.MeshInstallation{}
-	if err := r.Get(ctx, req.NamespacedName, mi); err != nil {
+	mi, err := r.current(ctx, req.NamespacedName)
+	if err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	// One mesh per cluster: only the owner creates, changes or removes anything.
@@ -83,6 +85,7 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		if err := r.Update(ctx, mi); err != nil {
 			return ctrl.Result{}, err
 		}
+		r.seen.set(mi)
 	}
 
 	base := mi.DeepCopy()
@@ -92,7 +95,9 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 		if err := r.Status().Patch(ctx, mi, client.MergeFrom(base)); err != nil {
 			retErr = errors.Join(retErr, err)
+			return
 		}
+		r.seen.set(mi)
 	}()
 
 	if r.Memo != nil {
