@@ -107,7 +107,16 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 		p.Noop = append(p.Noop, time.Since(t0))
 	}
 	p.NoopRequests, p.NoopReconciles = counter.Snapshot(), sz.Noop
-	logf("%s: no-op p99 %s, %d requests, %d writes", sz.Name, ms2(p.Noop.Percentile(99)), p.NoopRequests.Total(), p.NoopRequests.Writes())
+	p.PacedEvery = controllers.PodEventWindow
+	for range sz.Paced {
+		time.Sleep(p.PacedEvery)
+		t0 := time.Now()
+		if _, err := rec.Reconcile(ctx, req); err != nil {
+			return p, fmt.Errorf("paced no-op reconcile: %w", err)
+		}
+		p.NoopPaced = append(p.NoopPaced, time.Since(t0))
+	}
+	logf("%s: no-op p99 %s back to back, %s paced; %d requests, %d writes", sz.Name, ms2(p.Noop.Percentile(99)), ms2(p.NoopPaced.Percentile(99)), p.NoopRequests.Total(), p.NoopRequests.Writes())
 
 	for i := range 5 {
 		d, err := namespaceToBundle(ctx, admin, fmt.Sprintf("bench-new-%d", i))
