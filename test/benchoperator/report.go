@@ -64,16 +64,16 @@ func HistogramQuantile(q float64, buckets []Bucket) (upper float64, ok bool) {
 
 // Point is the outcome of one size of the simulation.
 type Point struct {
-	Name                       string
-	Namespaces, Meshed         int
-	Deployments, Pods          int
-	NoopReconciles             int
-	Noop                       Durations
+	Name               string
+	Namespaces, Meshed int
+	Deployments, Pods  int
+	NoopReconciles     int
+	Noop               Durations
 	// NoopPaced are no-op reconciles one PacedEvery apart: no faster than pod
 	// events can start passes (controllers.PodEventWindow), so the client's
 	// rate limit, which the back-to-back loop runs into, does not set them.
-	NoopPaced  Durations
-	PacedEvery time.Duration
+	NoopPaced                  Durations
+	PacedEvery                 time.Duration
 	NoopRequests               apicount.Counts
 	RSSBytes, HeapBytes        uint64
 	NamespaceToBundle          Durations

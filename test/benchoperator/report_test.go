@@ -55,8 +55,8 @@ func TestHistogramQuantile(t *testing.T) {
 
 func TestWrite(t *testing.T) {
 	p := Point{Name: "small", Namespaces: 20, Meshed: 10, Deployments: 20, Pods: 200, NoopReconciles: 2,
-		Noop:         Durations{time.Millisecond, 3 * time.Millisecond},
-		NoopPaced:    Durations{2 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond}, PacedEvery: 250 * time.Millisecond,
+		Noop:      Durations{time.Millisecond, 3 * time.Millisecond},
+		NoopPaced: Durations{2 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond}, PacedEvery: 250 * time.Millisecond,
 		NoopRequests: apicount.Counts{{Verb: "get", Resource: "secrets"}: 4, {Verb: "patch", Resource: "services", DryRun: true}: 2},
 		RSSBytes:     100 << 20, HeapBytes: 40 << 20, QueueLatencyP99: math.Inf(1), RotationErr: "timed out"}
 	var buf bytes.Buffer
