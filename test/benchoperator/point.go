@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +99,10 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 	p.HeapBytes, p.RSSBytes = ms.HeapAlloc, rss()
 
 	req := ctrl.Request{NamespacedName: client.ObjectKey{Name: installation}}
+	stopProfile, err := profileNoop(sz.Name)
+	if err != nil {
+		return p, err
+	}
 	counter.Reset()
 	for range sz.Noop {
 		t0 := time.Now()
@@ -107,6 +112,7 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 		p.Noop = append(p.Noop, time.Since(t0))
 	}
 	p.NoopRequests, p.NoopReconciles = counter.Snapshot(), sz.Noop
+	stopProfile()
 	p.PacedEvery = controllers.PodEventWindow
 	for range sz.Paced {
 		time.Sleep(p.PacedEvery)
@@ -350,3 +356,22 @@ func rss() uint64 {
 }
 
 func ms2(d time.Duration) string { return ms(d) }
+
+// profileNoop writes a CPU profile of the back-to-back no-op reconciles to
+// $BENCH_CPUPROFILE.<size> when that variable is set (to see what a pass
+// costs); the returned func stops it.
+func profileNoop(size string) (func(), error) {
+	dir := os.Getenv("BENCH_CPUPROFILE")
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(dir + "." + size)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

@@ -22,8 +22,16 @@ type Cluster struct {
 
 // MeshedPods returns the pods that run the proxy, in a new slice. The proxy
 // version label alone may be a user's copy: only pods running the proxy count.
+// It is sized once: growing it pod by pod was a fifth of a no-op pass's CPU
+// at 5,000 pods (bench-operator profile).
 func (c Cluster) MeshedPods() []corev1.Pod {
-	var out []corev1.Pod
+	n := 0
+	for i := range c.Pods {
+		if dataplane.RunsProxy(&c.Pods[i]) {
+			n++
+		}
+	}
+	out := make([]corev1.Pod, 0, n)
 	for i := range c.Pods {
 		if dataplane.RunsProxy(&c.Pods[i]) {
 			out = append(out, c.Pods[i])
