@@ -38,6 +38,8 @@ type MeshInstallationReconciler struct {
 	// Memo lets a pass over an unchanged installation skip the chart render,
 	// the Helm read and the drift dry runs; a new generation resets it.
 	Memo *release.Memo
+	// seen makes a pass start from the operator's own last write (current).
+	seen seenVersions
 }
 
 // +kubebuilder:rbac:groups=mesh.meshkeeper.io,resources=meshinstallations,verbs=get;list;watch;update;patch
@@ -64,12 +66,12 @@ type MeshInstallationReconciler struct {
 
 // Reconcile brings one MeshInstallation towards its spec.
 func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
-	mi := &meshv1.MeshInstallation{}
-	if err := r.Get(ctx, req.NamespacedName, mi); err != nil {
+	mi, err := r.current(ctx, req.NamespacedName)
+	if err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	// One mesh per cluster: only the owner creates, changes or removes anything.
-	owner, err := r.owner(ctx)
+	owner, err := r.owner(ctx, mi)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -83,6 +85,7 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		if err := r.Update(ctx, mi); err != nil {
 			return ctrl.Result{}, err
 		}
+		r.seen.set(mi)
 	}
 
 	base := mi.DeepCopy()
@@ -92,7 +95,9 @@ func (r *MeshInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 		if err := r.Status().Patch(ctx, mi, client.MergeFrom(base)); err != nil {
 			retErr = errors.Join(retErr, err)
+			return
 		}
+		r.seen.set(mi)
 	}()
 
 	if r.Memo != nil {
@@ -140,9 +145,10 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		// Meshed pods move the data-plane counts; pods that should be meshed
-		// and are not are restarted or reported. Other pods are none of ours.
-		// The work queue coalesces a burst of pod events into one pass.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
+		// and are not are restarted or reported. Other pods are none of ours,
+		// and so are changes no decision reads. A burst of pod events is
+		// coalesced into one pass (PodEventWindow).
+		Watches(&corev1.Pod{}, coalesced(PodEventWindow, r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc: func(e event.CreateEvent) bool { return r.ofTheMesh(e.Object.(*corev1.Pod)) },
 				DeleteFunc: func(e event.DeleteEvent) bool {
@@ -154,8 +160,7 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 					if !r.ofTheMesh(before) && !r.ofTheMesh(after) {
 						return false
 					}
-					return dataplane.ProxyReady(before) != dataplane.ProxyReady(after) || dataplane.HasProxy(before) != dataplane.HasProxy(after) ||
-						before.Status.Phase != after.Status.Phase || after.DeletionTimestamp != nil
+					return dataplane.PodChangeMatters(before, after)
 				},
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).

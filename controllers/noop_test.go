@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,4 +38,14 @@ func TestUnchangedInstallationCostsNoWritesAndNoHelmRead(t *testing.T) {
 		t.Errorf("20 unchanged passes: %d writes, %d Helm storage lists, %d dry runs, %d discoveries; all requests:\n%v",
 			got.Writes(), got.Match("list", "secrets"), dryRuns, got.Match("get", "/version"), got.Lines(20))
 	}
+	// The owner check of a claimed owner and the control-plane Deployments
+	// (read past the cache only while an upgrade gates on them) come from the
+	// cache; what is left is the trust objects, read past it (trust.Manager).
+	if n := got.Match("list", "meshinstallations.mesh.meshkeeper.io") + got.Match("list", "deployments.apps"); n != 0 {
+		t.Errorf("20 unchanged passes listed installations or Deployments past the cache %d times; all requests:\n%v", n, got.Lines(20))
+	}
+	if got.Total() > 20*5 {
+		t.Errorf("20 unchanged passes sent %d requests, want at most 5 a pass (the trust Secrets and bundle); all requests:\n%v", got.Total(), got.Lines(20))
+	}
+	t.Logf("requests per unchanged pass:\n%s", strings.Join(got.Lines(20), "\n"))
 }

@@ -62,6 +62,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		reconciler = NewMeshInstallationReconciler(mgr, testClock, Mesh{Proxies: proxies, Injector: injector, InjectorCerts: injector})
+		reconciler.Lifecycle.Resync, reconciler.Memo.TTL = resync.interval, resync.memoTTL
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			fmt.Println("setup:", err)
 			return 1

@@ -22,12 +22,13 @@ type Size struct {
 	Pods        int // meshed pods, spread over the Deployments
 	ChurnRate   int // pod readiness changes per second
 	ChurnFor    int // seconds
-	Noop        int // direct no-op reconciles measured
+	Noop        int // direct no-op reconciles measured, back to back
+	Paced       int // and paced (Point.NoopPaced)
 }
 
 var sizes = map[string]Size{
-	"small": {Name: "small", Namespaces: 20, Deployments: 20, Pods: 200, ChurnRate: 50, ChurnFor: 15, Noop: 200},
-	"large": {Name: "large", Namespaces: 200, Deployments: 500, Pods: 5000, ChurnRate: 50, ChurnFor: 30, Noop: 100},
+	"small": {Name: "small", Namespaces: 20, Deployments: 20, Pods: 200, ChurnRate: 50, ChurnFor: 15, Noop: 200, Paced: 40},
+	"large": {Name: "large", Namespaces: 200, Deployments: 500, Pods: 5000, ChurnRate: 50, ChurnFor: 30, Noop: 100, Paced: 40},
 }
 
 const proxyVersion = "0.1.0"

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -54,8 +55,7 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 		return p, err
 	}
 	counter := apicount.NewCounter()
-	mcfg := rest.CopyConfig(cfg)
-	mcfg.QPS, mcfg.Burst = 20, 30 // what controller-runtime gives the manager in a cluster
+	mcfg := controllers.WithClientRate(cfg) // what the manager runs with (cmd/manager)
 	mcfg.Wrap(counter.Wrap)
 	mgr, err := ctrl.NewManager(mcfg, ctrl.Options{Scheme: kubeenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions(),
@@ -99,6 +99,10 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 	p.HeapBytes, p.RSSBytes = ms.HeapAlloc, rss()
 
 	req := ctrl.Request{NamespacedName: client.ObjectKey{Name: installation}}
+	stopProfile, err := profileNoop(sz.Name)
+	if err != nil {
+		return p, err
+	}
 	counter.Reset()
 	for range sz.Noop {
 		t0 := time.Now()
@@ -108,7 +112,17 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 		p.Noop = append(p.Noop, time.Since(t0))
 	}
 	p.NoopRequests, p.NoopReconciles = counter.Snapshot(), sz.Noop
-	logf("%s: no-op p99 %s, %d requests, %d writes", sz.Name, ms2(p.Noop.Percentile(99)), p.NoopRequests.Total(), p.NoopRequests.Writes())
+	stopProfile()
+	p.PacedEvery = controllers.PodEventWindow
+	for range sz.Paced {
+		time.Sleep(p.PacedEvery)
+		t0 := time.Now()
+		if _, err := rec.Reconcile(ctx, req); err != nil {
+			return p, fmt.Errorf("paced no-op reconcile: %w", err)
+		}
+		p.NoopPaced = append(p.NoopPaced, time.Since(t0))
+	}
+	logf("%s: no-op p99 %s back to back, %s paced; %d requests, %d writes", sz.Name, ms2(p.Noop.Percentile(99)), ms2(p.NoopPaced.Percentile(99)), p.NoopRequests.Total(), p.NoopRequests.Writes())
 
 	for i := range 5 {
 		d, err := namespaceToBundle(ctx, admin, fmt.Sprintf("bench-new-%d", i))
@@ -342,3 +356,22 @@ func rss() uint64 {
 }
 
 func ms2(d time.Duration) string { return ms(d) }
+
+// profileNoop writes a CPU profile of the back-to-back no-op reconciles to
+// $BENCH_CPUPROFILE.<size> when that variable is set (to see what a pass
+// costs); the returned func stops it.
+func profileNoop(size string) (func(), error) {
+	dir := os.Getenv("BENCH_CPUPROFILE")
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(dir + "." + size)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

@@ -55,7 +55,8 @@ func TestHistogramQuantile(t *testing.T) {
 
 func TestWrite(t *testing.T) {
 	p := Point{Name: "small", Namespaces: 20, Meshed: 10, Deployments: 20, Pods: 200, NoopReconciles: 2,
-		Noop:         Durations{time.Millisecond, 3 * time.Millisecond},
+		Noop:      Durations{time.Millisecond, 3 * time.Millisecond},
+		NoopPaced: Durations{2 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond}, PacedEvery: 250 * time.Millisecond,
 		NoopRequests: apicount.Counts{{Verb: "get", Resource: "secrets"}: 4, {Verb: "patch", Resource: "services", DryRun: true}: 2},
 		RSSBytes:     100 << 20, HeapBytes: 40 << 20, QueueLatencyP99: math.Inf(1), RotationErr: "timed out"}
 	var buf bytes.Buffer
@@ -64,7 +65,8 @@ func TestWrite(t *testing.T) {
 	}
 	out := buf.String()
 	for _, want := range []string{
-		"| no-op reconcile p50 / p99 | 1.0 ms / 3.0 ms (n=2) |",
+		"| no-op reconcile p50 / p99, back to back | 1.0 ms / 3.0 ms (n=2) |",
+		"| no-op reconcile p50 / p99, paced | 4.0 ms / 5.0 ms (n=3, one per 250ms) |",
 		"| API requests per no-op reconcile | 3.00 |",
 		"| writes in the no-op reconciles | 0 |",
 		"| operator RSS / heap after settling | 100 MiB / 40 MiB |",

@@ -57,9 +57,13 @@ func Summarize(pods []corev1.Pod, installedProxyVersion string) Summary {
 // ProxyReady reports whether the pod's proxy sidecar reports ready. The proxy
 // is a native sidecar, so its status is among the init container statuses.
 func ProxyReady(p *corev1.Pod) bool {
-	for _, st := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
-		if st.Name == contract.ProxyContainerName {
-			return st.Ready
+	// Two loops, not an append: the pod may be the informer's shared object,
+	// and appending to its slice would write into the cache's spare capacity.
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, st := range list {
+			if st.Name == contract.ProxyContainerName {
+				return st.Ready
+			}
 		}
 	}
 	return false

@@ -57,6 +57,15 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Metrics, when set, exports each pass's outcome (internal/operator/opmetrics).
 	Metrics *opmetrics.Metrics
+	// Resync, when set, replaces ResyncInterval (a test injects a short one).
+	Resync func() time.Duration
+}
+
+func (r *Reconciler) resync() time.Duration {
+	if r.Resync != nil {
+		return r.Resync()
+	}
+	return ResyncInterval
 }
 
 // Run reconciles an installation that is neither paused nor being deleted. It
@@ -91,9 +100,13 @@ func (r *Reconciler) Run(ctx context.Context, mi *meshv1.MeshInstallation) (time
 }
 
 func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *conditions.Observation) (time.Duration, error) {
+	cl, err := r.observeCluster(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("observe cluster: %w", err)
+	}
 	// The upgrade machine decides which version the control plane runs now:
 	// spec.version only once a bump is planned, approved and under way.
-	step, err := r.Upgrade.Step(ctx, mi)
+	step, err := r.Upgrade.Step(ctx, mi, cl.Cluster)
 	if err != nil {
 		return 0, fmt.Errorf("upgrade: %w", err)
 	}
@@ -124,10 +137,6 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 		return 0, fmt.Errorf("observe control plane: %w", err)
 	}
 	obs.DeploymentsObserved = relErr == nil || rel != nil
-	cl, err := r.observeCluster(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("observe data plane: %w", err)
-	}
 	r.observeDataPlane(mi, cl.Pods)
 	// Ready is earned: available Deployments are not enough, the injector
 	// must answer admission and the identity service must issue.
@@ -146,7 +155,7 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	if relErr != nil {
 		return 0, fmt.Errorf("release: %w", relErr)
 	}
-	requeue := min(max(trustOutcome.RecheckAfter, time.Second), ResyncInterval)
+	requeue := min(max(trustOutcome.RecheckAfter, time.Second), r.resync())
 	for _, after := range []time.Duration{step.RecheckAfter, probeAfter, unmeshedAfter} {
 		if after > 0 {
 			requeue = min(requeue, after)

@@ -18,7 +18,11 @@ func (r *Reconciler) Paused(ctx context.Context, mi *meshv1.MeshInstallation) (e
 	if mi.Status.Upgrade == nil {
 		return nil
 	}
-	step, err := r.Upgrade.Step(ctx, mi)
+	cl, err := r.observeCluster(ctx)
+	if err != nil {
+		return err
+	}
+	step, err := r.Upgrade.Step(ctx, mi, cl.Cluster)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,22 +21,39 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/operator/workload"
 )
 
-// cluster is what one pass reads of the workloads' side of the cluster, once.
+// cluster is what one pass reads of the workloads' side of the cluster,
+// once, for every phase. The lists come from the informer cache without
+// copies: at 5,000 pods, copying the pods several times per pass was most of
+// a no-op pass's time and garbage (bench-operator). Everything downstream
+// only reads them.
 type cluster struct {
-	Pods       []corev1.Pod
+	upgrade.Cluster
 	Namespaces []corev1.Namespace
 }
 
 func (r *Reconciler) observeCluster(ctx context.Context) (cluster, error) {
 	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods); err != nil {
+	if err := r.Client.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
 		return cluster{}, err
 	}
 	var nss corev1.NamespaceList
-	if err := r.Client.List(ctx, &nss); err != nil {
+	if err := r.Client.List(ctx, &nss, client.UnsafeDisableDeepCopy); err != nil {
 		return cluster{}, err
 	}
-	return cluster{Pods: pods.Items, Namespaces: nss.Items}, nil
+	var rss appsv1.ReplicaSetList
+	if err := r.Client.List(ctx, &rss, client.UnsafeDisableDeepCopy); err != nil {
+		return cluster{}, err
+	}
+	var pdbs policyv1.PodDisruptionBudgetList
+	if err := r.Client.List(ctx, &pdbs, client.UnsafeDisableDeepCopy); err != nil {
+		return cluster{}, err
+	}
+	nsLabels := make(map[string]map[string]string, len(nss.Items))
+	for _, ns := range nss.Items {
+		nsLabels[ns.Name] = ns.Labels
+	}
+	return cluster{Namespaces: nss.Items, Cluster: upgrade.Cluster{
+		Pods: pods.Items, ReplicaSets: rss.Items, PDBs: pdbs.Items, NamespaceLabels: nsLabels}}, nil
 }
 
 // unmeshedCheck is what the unmeshed-pod phase needs to know besides the pods.
@@ -48,15 +66,11 @@ type unmeshedCheck struct {
 // and with spec.dataPlane.unmeshedPods=Restart restarts their workloads
 // (bare pods are only reported). It returns when to look again (0: no opinion).
 func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInstallation, cl cluster, chk unmeshedCheck, obs *conditions.Observation) (time.Duration, error) {
-	nsLabels := map[string]map[string]string{}
-	for _, ns := range cl.Namespaces {
-		nsLabels[ns.Name] = ns.Labels
-	}
 	selector, err := namespaceSelector(mi)
 	if err != nil {
 		return 0, err
 	}
-	pods := dataplane.FindUnmeshed(cl.Pods, nsLabels, selector, mi.Spec.ControlPlane.Namespace)
+	pods := dataplane.FindUnmeshed(cl.Pods, cl.NamespaceLabels, selector, mi.Spec.ControlPlane.Namespace)
 	names := make([]string, 0, len(pods))
 	for i := range pods {
 		names = append(names, pods[i].Namespace+"/"+pods[i].Name)
@@ -91,7 +105,7 @@ func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInsta
 	if hold != "" || len(keys) == 0 {
 		return 0, nil
 	}
-	decision, err := r.decideRestarts(ctx, keys, byKey)
+	decision, err := r.decideRestarts(ctx, keys, byKey, cl.PDBs)
 	if err != nil {
 		return 0, err
 	}
@@ -112,11 +126,7 @@ func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInsta
 
 // decideRestarts gathers each workload's last restart (read past the cache)
 // and its PodDisruptionBudget verdict, then asks the pure decision.
-func (r *Reconciler) decideRestarts(ctx context.Context, keys []string, pods map[string][]upgrade.Pod) (dataplane.RestartDecision, error) {
-	var pdbs policyv1.PodDisruptionBudgetList
-	if err := r.Client.List(ctx, &pdbs); err != nil {
-		return dataplane.RestartDecision{}, err
-	}
+func (r *Reconciler) decideRestarts(ctx context.Context, keys []string, pods map[string][]upgrade.Pod, pdbs []policyv1.PodDisruptionBudget) (dataplane.RestartDecision, error) {
 	facts := make([]dataplane.Workload, 0, len(keys))
 	for _, key := range keys {
 		last, err := workload.LastRestart(ctx, r.APIReader, key)
@@ -128,7 +138,7 @@ func (r *Reconciler) decideRestarts(ctx context.Context, keys []string, pods map
 		}
 		_, ns, name, _ := workload.ParseKey(key)
 		w := upgrade.Workload{Namespace: ns, Name: name, Pods: pods[key]}
-		_, blocked := upgrade.RestartAllowed(w, pdbs.Items)
+		_, blocked := upgrade.RestartAllowed(w, pdbs)
 		facts = append(facts, dataplane.Workload{Key: key, LastRestart: last, Blocked: blocked})
 	}
 	return dataplane.DecideRestarts(r.Clock.Now(), facts), nil

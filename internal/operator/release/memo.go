@@ -28,6 +28,9 @@ const MemoTTL = 4 * time.Minute
 // A new generation of the installation forgets everything.
 type Memo struct {
 	Clock clock.PassiveClock
+	// TTL, when set, replaces MemoTTL; it must stay below the resync
+	// interval (a test injects a short pair).
+	TTL func() time.Duration
 
 	mu         sync.Mutex
 	generation map[string]int64
@@ -68,7 +71,14 @@ func (m *Memo) Observe(uid string, generation int64) {
 
 func (m *Memo) fresh(at time.Time) bool {
 	age := m.Clock.Since(at)
-	return age >= 0 && age < MemoTTL
+	return age >= 0 && age < m.ttl()
+}
+
+func (m *Memo) ttl() time.Duration {
+	if m.TTL != nil {
+		return m.TTL()
+	}
+	return MemoTTL
 }
 
 func (m *Memo) release(key string) (*helm.Release, bool) {

@@ -80,7 +80,8 @@ func (r *Runner) proxies(ctx context.Context) ([]Proxy, error) {
 // not asked (their proxy reads the current bundle when it starts).
 func (r *Runner) meshedPods(ctx context.Context) ([]corev1.Pod, error) {
 	var list corev1.PodList
-	if err := r.Client.List(ctx, &list, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
+	// Read-only: no copy of the cached pods (the filter below copies the structs).
+	if err := r.Client.List(ctx, &list, client.HasLabels{contract.ProxyVersionLabel}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var out []corev1.Pod

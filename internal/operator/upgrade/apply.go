@@ -7,7 +7,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -48,48 +47,31 @@ type Runner struct {
 
 // Step asks the upgrade machine where the installation stands: which version
 // the control plane must run now and what to do next. It reads the gate only
-// when the machine asks for a reading.
-func (r *Runner) Step(ctx context.Context, mi *meshv1.MeshInstallation) (Step, error) {
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.HasLabels{contract.ProxyVersionLabel}); err != nil {
-		return Step{}, err
-	}
-	// The label alone may be a user's copy: only pods running the proxy count.
-	pods.Items = slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return !dataplane.RunsProxy(&p) })
-	var rss appsv1.ReplicaSetList
-	if err := r.Client.List(ctx, &rss); err != nil {
-		return Step{}, err
-	}
-	var pdbs policyv1.PodDisruptionBudgetList
-	if err := r.Client.List(ctx, &pdbs); err != nil {
-		return Step{}, err
-	}
+// when the machine asks for a reading. cl is the pass's read of the cluster.
+func (r *Runner) Step(ctx context.Context, mi *meshv1.MeshInstallation, cl Cluster) (Step, error) {
+	meshed := cl.MeshedPods()
 	planned := plannedWorkloads(mi.Status.Upgrade)
 	probeNS := ""
 	if GatesControlPlane(mi.Status.Upgrade) {
-		probeNS = probeNamespace(pods.Items, planned, mi.Spec.ControlPlane.Namespace)
+		probeNS = probeNamespace(meshed, planned, mi.Spec.ControlPlane.Namespace)
 	}
 	cp, err := r.controlPlaneFacts(ctx, mi, probeNS)
 	if err != nil {
 		return Step{}, err
 	}
-	unmeshed, err := r.unmeshedPods(ctx, pods.Items, planned)
+	unmeshed, err := r.unmeshedPods(ctx, meshed, planned)
 	if err != nil {
 		return Step{}, err
 	}
-	workloads := MeshedWorkloads(append(pods.Items, unmeshed...), rss.Items, planned)
-	nsLabels, err := r.namespaceLabels(ctx, workloads)
-	if err != nil {
-		return Step{}, err
-	}
+	workloads := MeshedWorkloads(append(meshed, unmeshed...), cl.ReplicaSets, planned)
 	facts := Facts{
 		Now: r.Clock.Now(), Spec: mi.Spec, Upgrade: mi.Status.Upgrade, History: mi.Status.UpgradeHistory,
 		Supported: versions.Supported(), ProxyVersions: versions.ProxyVersions(), ControlPlane: cp,
-		Workloads: workloads, NamespaceLabels: nsLabels, PDBs: pdbs.Items,
+		Workloads: workloads, NamespaceLabels: cl.labelsOf(workloads), PDBs: cl.PDBs,
 	}
 	step := Next(facts)
 	if step.NeedReading {
-		facts.Reading = r.readGate(ctx, mi, step, pods.Items)
+		facts.Reading = r.readGate(ctx, mi, step, meshed)
 		step = Next(facts)
 	}
 	return step, nil
@@ -175,6 +157,11 @@ func (r *Runner) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallat
 	if st.FailedDigest != "" && st.Failures >= release.MaxAttempts {
 		cp.Failed, cp.Problem = true, fmt.Sprintf("control-plane release failed %d times", st.Failures)
 	}
+	// Ready is consulted only while the machine gates on the control plane
+	// (Next's controlPlaneStep and rollbackStep); any other pass skips the read.
+	if !GatesControlPlane(mi.Status.Upgrade) {
+		return cp, nil
+	}
 	// Read past the cache: right after a Helm upgrade or rollback the cache can
 	// still hold the previous, fully available Deployments, and a gate passed
 	// on them would let workloads restart against the old injector.
@@ -194,21 +181,6 @@ func (r *Runner) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallat
 		}
 	}
 	return cp, nil
-}
-
-func (r *Runner) namespaceLabels(ctx context.Context, workloads []Workload) (map[string]map[string]string, error) {
-	out := map[string]map[string]string{}
-	for _, w := range workloads {
-		if _, ok := out[w.Namespace]; ok {
-			continue
-		}
-		var ns corev1.Namespace
-		if err := r.Client.Get(ctx, client.ObjectKey{Name: w.Namespace}, &ns); err != nil {
-			return nil, client.IgnoreNotFound(err)
-		}
-		out[w.Namespace] = ns.Labels
-	}
-	return out, nil
 }
 
 // readGate reads the gate source over the workloads a step asked about.

@@ -20,7 +20,9 @@ type ControlPlane struct {
 	// not be retried as is; Problem says why.
 	Failed bool
 	// Ready: the control plane is healthy: Deployments available, identity
-	// issuing, injector answering. Problem says what is not.
+	// issuing, injector answering. Problem says what is not. Observed only
+	// while the machine gates on the control plane (GatesControlPlane);
+	// false otherwise.
 	Ready   bool
 	Problem string
 }

@@ -193,6 +193,15 @@ func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet, planned
 		})
 	}
 	out := make([]Workload, 0, len(byKey))
+	// A planned Deployment whose ReplicaSets still want pods but that has none
+	// right now (one pod deleted, its replacement not yet created) is waiting,
+	// not gone: counting it done moved a wave to its bake with the replacement
+	// unseen, once passes got quick enough to land in that gap.
+	for _, key := range planned {
+		if kind, ns, name, err := workload.ParseKey(key); err == nil && kind == KindDeployment && byKey[key] == nil && desired[key] > 0 {
+			byKey[key] = &Workload{Kind: kind, Namespace: ns, Name: name, Desired: desired[key]}
+		}
+	}
 	for key, w := range byKey {
 		if !meshed[key] {
 			continue

@@ -126,3 +126,21 @@ func TestParseKeyAndNamespaces(t *testing.T) {
 		t.Fatalf("Namespaces = %v", got)
 	}
 }
+
+// A planned Deployment with no pod at this instant but ReplicaSets that want
+// one is still a workload (waiting for its pods); one scaled to zero is gone.
+func TestPlannedDeploymentBetweenPodsIsNotGone(t *testing.T) {
+	rs := func(name string, replicas int32) appsv1.ReplicaSet {
+		return appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name + "-rs",
+			OwnerReferences: []metav1.OwnerReference{{Kind: KindDeployment, Name: name, Controller: ptr.To(true)}}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(replicas)}}
+	}
+	got := MeshedWorkloads(nil, []appsv1.ReplicaSet{rs("web", 1), rs("idle", 0)},
+		[]string{"Deployment/shop/web", "Deployment/shop/idle"})
+	if len(got) != 1 || got[0].Key() != "Deployment/shop/web" || got[0].Desired != 1 || len(got[0].Pods) != 0 {
+		t.Fatalf("got %+v, want only Deployment/shop/web, desired 1, no pods", got)
+	}
+	if ok, why := got[0].Settled(func(Pod) bool { return true }, "anything"); ok {
+		t.Errorf("a Deployment waiting for its pods counts as settled (%s)", why)
+	}
+}

@@ -1,0 +1,53 @@
+package upgrade
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+
+	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
+)
+
+// Cluster is what one pass read of the workloads' side of the cluster, once,
+// for every phase (lifecycle gathers it). Its objects come from the informer
+// cache without copies (client.UnsafeDisableDeepCopy): they are read-only,
+// and a filter must build a new slice rather than edit one in place.
+type Cluster struct {
+	Pods        []corev1.Pod
+	ReplicaSets []appsv1.ReplicaSet
+	PDBs        []policyv1.PodDisruptionBudget
+	// NamespaceLabels are the labels of every namespace by name.
+	NamespaceLabels map[string]map[string]string
+}
+
+// MeshedPods returns the pods that run the proxy, in a new slice. The proxy
+// version label alone may be a user's copy: only pods running the proxy count.
+// It is sized once: growing it pod by pod was a fifth of a no-op pass's CPU
+// at 5,000 pods (bench-operator profile).
+func (c Cluster) MeshedPods() []corev1.Pod {
+	n := 0
+	for i := range c.Pods {
+		if dataplane.RunsProxy(&c.Pods[i]) {
+			n++
+		}
+	}
+	out := make([]corev1.Pod, 0, n)
+	for i := range c.Pods {
+		if dataplane.RunsProxy(&c.Pods[i]) {
+			out = append(out, c.Pods[i])
+		}
+	}
+	return out
+}
+
+// labelsOf returns the labels of the workloads' namespaces (a namespace that
+// is gone has none).
+func (c Cluster) labelsOf(workloads []Workload) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, w := range workloads {
+		if l, ok := c.NamespaceLabels[w.Namespace]; ok {
+			out[w.Namespace] = l
+		}
+	}
+	return out
+}
