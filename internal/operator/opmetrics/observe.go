@@ -2,9 +2,11 @@ package opmetrics
 
 import (
 	"crypto/x509"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/operator/rotation"
@@ -132,13 +134,48 @@ func (m *Metrics) observeUpgrade(name string, st *meshv1.UpgradeStatus) {
 }
 
 // stateSet writes 1 for current and 0 for the other members; a value outside
-// the set (a newer status) is still shown, as its own series.
+// the set (a newer status) is still shown, as its own series. It only ever
+// overwrites the members' series: deleting them first, as it once did, let a
+// scrape in between see no phase at all. Stale series outside the set are
+// deleted after the current one is written.
 func stateSet(g *prometheus.GaugeVec, name string, members []string, current string) {
-	g.DeletePartialMatch(prometheus.Labels{LabelInstallation: name})
 	for _, p := range members {
-		g.WithLabelValues(name, p).Set(0)
+		if p != current {
+			g.WithLabelValues(name, p).Set(0)
+		}
 	}
 	g.WithLabelValues(name, current).Set(1)
+	for _, state := range statesOf(g, name) {
+		if state != current && !slices.Contains(members, state) {
+			g.DeleteLabelValues(name, state)
+		}
+	}
+}
+
+// statesOf lists the phase label of name's series in g.
+func statesOf(g *prometheus.GaugeVec, name string) []string {
+	ch := make(chan prometheus.Metric)
+	go func() { g.Collect(ch); close(ch) }()
+	var out []string
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) != nil {
+			continue
+		}
+		var inst, phase string
+		for _, l := range d.GetLabel() {
+			switch l.GetName() {
+			case LabelInstallation:
+				inst = l.GetValue()
+			case LabelPhase:
+				phase = l.GetValue()
+			}
+		}
+		if inst == name {
+			out = append(out, phase)
+		}
+	}
+	return out
 }
 
 func sameVerdict(a, b meshv1.GateVerdict) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,42 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	cmd.Stdin = &buf
 	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// A scrape racing an observation always sees a phase: the envtest once read
+// the upgrade phase in the gap after stateSet had deleted every series.
+func TestStateSetNeverLeavesAGap(t *testing.T) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "x_phase"}, []string{LabelInstallation, LabelPhase})
+	members := []string{"A", "B", "C"}
+	stateSet(g, "mesh", members, "A")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			stateSet(g, "mesh", members, []string{"A", "B", "Newer"}[i%3])
+		}
+	}()
+	for range 2000 {
+		if n := testutil.CollectAndCount(g); n < len(members) {
+			t.Fatalf("a scrape saw %d series, want at least %d", n, len(members))
+		}
+	}
+	close(stop)
+	<-done
+	stateSet(g, "mesh", members, "B")
+	if got := statesOf(g, "mesh"); len(got) != 3 || testutil.ToFloat64(g.WithLabelValues("mesh", "B")) != 1 {
+		t.Errorf("after B: states %v", got)
+	}
+	stateSet(g, "other", members, "Newer")
+	stateSet(g, "other", members, "C")
+	if got := statesOf(g, "other"); slices.Contains(got, "Newer") {
+		t.Errorf("the stale out-of-set state stayed: %v", got)
 	}
 }
