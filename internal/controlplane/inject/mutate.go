@@ -198,16 +198,22 @@ func checkContainer(cfg Config, redirect []string) corev1.Container {
 		Resources:       cfg.ProxyResources,
 		// The check's reason is its last log line; show it in the pod's status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext: &corev1.SecurityContext{
-			RunAsUser:                ptr.To[int64](contract.RedirectCheckUID),
-			RunAsGroup:               ptr.To[int64](contract.RedirectCheckUID),
-			RunAsNonRoot:             ptr.To(true),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			AllowPrivilegeEscalation: ptr.To(false),
-			Privileged:               ptr.To(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+		SecurityContext:          restricted(contract.RedirectCheckUID),
+	}
+}
+
+// restricted is the security context of the containers the injector adds
+// without privilege: what Pod Security "restricted" asks, run as uid.
+func restricted(uid int64) *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsUser:                ptr.To(uid),
+		RunAsGroup:               ptr.To(uid),
+		RunAsNonRoot:             ptr.To(true),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Privileged:               ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 }
 
@@ -234,19 +240,10 @@ func proxyContainer(cfg Config, mode, skipIn string) corev1.Container {
 			ProbeHandler:  adminProbe(contract.ReadyPath),
 			PeriodSeconds: startupPeriodSeconds, FailureThreshold: startupFailureThreshold, TimeoutSeconds: 1,
 		},
-		ReadinessProbe: &corev1.Probe{ProbeHandler: adminProbe(contract.ReadyPath), PeriodSeconds: 5, TimeoutSeconds: 1},
-		LivenessProbe:  &corev1.Probe{ProbeHandler: adminProbe(contract.LivePath), PeriodSeconds: 10, TimeoutSeconds: 1, FailureThreshold: 3},
-		Resources:      cfg.ProxyResources,
-		SecurityContext: &corev1.SecurityContext{
-			RunAsUser:                ptr.To[int64](contract.ProxyUID),
-			RunAsGroup:               ptr.To[int64](contract.ProxyUID),
-			RunAsNonRoot:             ptr.To(true),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			AllowPrivilegeEscalation: ptr.To(false),
-			Privileged:               ptr.To(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+		ReadinessProbe:  &corev1.Probe{ProbeHandler: adminProbe(contract.ReadyPath), PeriodSeconds: 5, TimeoutSeconds: 1},
+		LivenessProbe:   &corev1.Probe{ProbeHandler: adminProbe(contract.LivePath), PeriodSeconds: 10, TimeoutSeconds: 1, FailureThreshold: 3},
+		Resources:       cfg.ProxyResources,
+		SecurityContext: restricted(contract.ProxyUID),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: trustRootsVolume, MountPath: contract.TrustRootsMountDir, ReadOnly: true},
 			{Name: tokenVolume, MountPath: contract.TokenMountDir, ReadOnly: true},
