@@ -57,23 +57,7 @@ func TestMutateGolden(t *testing.T) {
 			if len(warnings) != 0 {
 				t.Fatalf("warnings: %v", warnings)
 			}
-			out, err := yaml.Marshal(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.golden)
-			if *update {
-				if err := os.WriteFile(path, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(want) != string(out) {
-				t.Fatalf("mutated pod differs from %s (run with -update):\n%s", path, out)
-			}
+			compareGolden(t, got, tc.golden)
 		})
 	}
 }
@@ -267,5 +251,28 @@ func TestMutateOpaquePorts(t *testing.T) {
 		if env := envOf(got); !slices.Equal(env, c.want) || len(warnings) != c.wantWarnings {
 			t.Errorf("%s: proxy env %v, warnings %v; want %v and %d warning(s)", c.name, env, warnings, c.want, c.wantWarnings)
 		}
+	}
+}
+
+// compareGolden compares the mutated pod's YAML with testdata/<name>
+// (rewritten with -update).
+func compareGolden(t *testing.T, got any, name string) {
+	t.Helper()
+	out, err := yaml.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(out) {
+		t.Fatalf("mutated pod differs from %s (run with -update):\n%s", path, out)
 	}
 }

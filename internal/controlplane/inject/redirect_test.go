@@ -2,8 +2,6 @@ package inject
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,7 +10,6 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/proxy/netinit"
@@ -140,21 +137,5 @@ func TestInjectedPodSecurity(t *testing.T) {
 func TestMutateCNIGolden(t *testing.T) {
 	pod := testPod(map[string]string{contract.SkipInboundPortsAnnotation: "9090", contract.SkipOutboundPortsAnnotation: "5432"})
 	got, _ := Mutate(pod, testNamespace("shop", map[string]string{contract.InjectKey: contract.InjectEnabled}, nil), cniConfig())
-	out, err := yaml.Marshal(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join("testdata", "cni-mode.yaml")
-	if *update {
-		if err := os.WriteFile(path, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(want) != string(out) {
-		t.Fatalf("mutated pod differs from %s (run with -update):\n%s", path, out)
-	}
+	compareGolden(t, got, "cni-mode.yaml")
 }
