@@ -34,12 +34,13 @@ func (s *seenVersions) set(obj client.Object) {
 
 // current returns the installation as the operator's last write left it. The
 // cache lags that write by a watch event, and a pass that starts on the older
-// copy acts on stale state machines: an upgrade started twice restarts its
-// workloads with a second stamp. Once passes became cheap (no uncached reads
-// to wait on), that race showed in the envtests. The cached copy is used when
-// its resourceVersion is the one last written or read here; otherwise the
-// installation is read once past the cache. An unchanged installation costs
-// no request.
+// copy would decide from stale state machines (an upgrade step taken twice,
+// for one). No test has shown that race: the envtest failure first blamed on
+// it had another cause (an upgrade wave taking a workload between a pod's
+// deletion and its replacement for finished). This is protection, not a
+// fix. The cached copy is used when its resourceVersion is the one last
+// written or read here; otherwise the installation is read once past the
+// cache. An unchanged installation costs no request.
 func (r *MeshInstallationReconciler) current(ctx context.Context, key client.ObjectKey) (*meshv1.MeshInstallation, error) {
 	mi := &meshv1.MeshInstallation{}
 	if err := r.Get(ctx, key, mi); err != nil {

@@ -91,8 +91,11 @@ func plannedWorkloads(st *meshv1.UpgradeStatus) []string {
 
 // unmeshedPods reads, while an upgrade runs, the pods without a proxy in the
 // namespaces of meshed and planned workloads: a pod created while the
-// injector failed open is invisible to the meshed-pod cache, yet the upgrade
-// must see it to replace it.
+// injector failed open carries no proxy, yet the upgrade must see it to
+// replace it. The read is uncached, one list per namespace. The pass's
+// cached Cluster now holds every pod as well (the informer watches all
+// pods), so these pods could come from it; that change waits for an e2e run
+// of the upgrade cases.
 func (r *Runner) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned []string) ([]corev1.Pod, error) {
 	if len(planned) == 0 {
 		return nil, nil
