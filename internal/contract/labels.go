@@ -50,3 +50,12 @@ const (
 	// ComponentLabel names the control-plane component of a rendered object.
 	ComponentLabel = "mesh.meshkeeper.io/component"
 )
+
+// The CNI plugin's node agent (spec.dataPlane.redirect CNI): a DaemonSet in the
+// control-plane namespace, rendered by the chart of a release that ships the
+// plugin. The operator reads its per-node readiness by these names.
+const (
+	CNIDaemonSetName = "meshkeeper-cni"
+	// CNIComponent is the ComponentLabel value of the DaemonSet and its pods.
+	CNIComponent = "cni"
+)
