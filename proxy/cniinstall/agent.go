@@ -1,0 +1,215 @@
+package cniinstall
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"k8s.io/utils/clock"
+)
+
+// Agent keeps the plugin installed on one node.
+type Agent struct {
+	// BinDir and ConfDir are the node's CNI directories, as mounted.
+	BinDir, ConfDir string
+	// Plugin is the plugin binary to install: the agent's own executable,
+	// so the node runs exactly the plugin of the release the DaemonSet runs.
+	Plugin []byte
+	Log    *slog.Logger
+	Clock  clock.WithTicker
+	// Resync re-checks both directories besides the watch, which misses
+	// changes made while it is being set up or when a directory is replaced.
+	Resync time.Duration
+}
+
+// Run installs the plugin, keeps it installed until ctx ends (the pod's
+// SIGTERM), then uninstalls it. A node without a conflist yet is not an
+// error: the agent stays unready and installs once the network plugin
+// writes one.
+func (a *Agent) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for _, d := range []string{a.ConfDir, a.BinDir} {
+		if err := w.Add(d); err != nil {
+			return fmt.Errorf("watch %s: %w", d, err)
+		}
+	}
+	tick := a.Clock.NewTicker(a.Resync)
+	defer tick.Stop()
+	a.reconcile("start")
+	for {
+		select {
+		case <-ctx.Done():
+			return a.Uninstall()
+		case ev := <-w.Events:
+			if a.concerns(ev.Name) {
+				a.reconcile("changed: " + ev.String())
+			}
+		case err := <-w.Errors:
+			a.Log.Error("watching the CNI conf dir", "dir", a.ConfDir, "err", err)
+		case <-tick.C():
+			a.reconcile("resync")
+		}
+	}
+}
+
+// concerns picks the events worth a reconcile: any file of the conf dir but
+// our own temporary ones, and only our binary in the bin dir, where other
+// plugins' installers write too. Watching the binary matters in a rolling
+// update: the old pod's uninstall deletes it while the new pod runs.
+func (a *Agent) concerns(path string) bool {
+	name := filepath.Base(path)
+	if filepath.Dir(path) == filepath.Clean(a.BinDir) {
+		return name == PluginType
+	}
+	return !strings.HasPrefix(name, ".meshkeeper-cni-")
+}
+
+// reconcile installs what is missing; its errors leave the agent unready
+// (the readiness probe reads the node's files) and are retried on the next
+// change or resync.
+func (a *Agent) reconcile(why string) {
+	bin, err := a.InstallBinary()
+	if err != nil {
+		a.Log.Error("cannot install the plugin binary", "dir", a.BinDir, "err", err)
+		return
+	}
+	conf, changed, err := a.EnsureConf()
+	if err != nil {
+		a.Log.Error("cannot chain the plugin into the node's network configuration", "dir", a.ConfDir, "err", err)
+		return
+	}
+	if bin || changed {
+		a.Log.Info("plugin installed", "reason", why, "conflist", conf, "binaryWritten", bin, "conflistWritten", changed)
+	}
+}
+
+// InstallBinary writes the plugin into the bin dir unless it is there already.
+func (a *Agent) InstallBinary() (bool, error) {
+	if sameFile(filepath.Join(a.BinDir, PluginType), a.Plugin) {
+		return false, nil
+	}
+	return true, writeAtomic(a.BinDir, PluginType, bytes.NewReader(a.Plugin), 0o755)
+}
+
+// EnsureConf chains the plugin into the node's primary conflist. It writes
+// nothing when the file cannot be used.
+func (a *Agent) EnsureConf() (string, bool, error) {
+	names, err := regularFiles(a.ConfDir)
+	if err != nil {
+		return "", false, err
+	}
+	name, err := Primary(names)
+	if err != nil {
+		return "", false, err
+	}
+	path := filepath.Join(a.ConfDir, name)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return path, false, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return path, false, err
+	}
+	out, changed, err := Insert(raw)
+	if err != nil {
+		return path, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if !changed {
+		return path, false, nil
+	}
+	return path, true, writeAtomic(a.ConfDir, name, bytes.NewReader(out), st.Mode().Perm())
+}
+
+// Uninstall takes the plugin out of every conflist that chains it (the
+// primary may have changed while it ran), then deletes its binary: in that
+// order, so the runtime never reads a conflist naming a missing plugin.
+// Removal cuts exactly the bytes Insert added, so a file nobody else
+// touched is back byte-for-byte.
+func (a *Agent) Uninstall() error {
+	names, err := regularFiles(a.ConfDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if filepath.Ext(name) != ".conflist" {
+			continue
+		}
+		if err := a.removeFrom(name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // keep the binary: a conflist still names it
+	}
+	if err := os.Remove(filepath.Join(a.BinDir, PluginType)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	a.Log.Info("plugin uninstalled", "binDir", a.BinDir, "confDir", a.ConfDir)
+	return nil
+}
+
+func (a *Agent) removeFrom(name string) error {
+	path := filepath.Join(a.ConfDir, name)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(raw, []byte(PluginType)) {
+		return nil // not ours to parse, whatever it holds
+	}
+	out, changed, err := Remove(raw)
+	if err != nil || !changed {
+		return err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(a.ConfDir, name, bytes.NewReader(out), st.Mode().Perm()); err != nil {
+		return err
+	}
+	a.Log.Info("removed from the conflist", "conflist", path)
+	return nil
+}
+
+// Ready reports whether the node runs the plugin: its binary is in the bin
+// dir and the node's primary conflist chains it. It reads the node's files,
+// not the agent's memory, so the readiness probe sees what the runtime sees.
+func Ready(binDir, confDir string) error {
+	if err := executable(filepath.Join(binDir, PluginType)); err != nil {
+		return err
+	}
+	names, err := regularFiles(confDir)
+	if err != nil {
+		return err
+	}
+	name, err := Primary(names)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(filepath.Join(confDir, name))
+	if err != nil {
+		return err
+	}
+	ok, err := Installed(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s does not chain %s", name, PluginType)
+	}
+	return nil
+}
