@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/meshkeeper/meshkeeper/internal/operator/versions"
 )
 
 func TestBuildAndArchive(t *testing.T) {
@@ -121,5 +123,33 @@ func TestWithProxyTagsTagsOnlyProxies(t *testing.T) {
 		if it.Tags != "" {
 			t.Errorf("default plan tags %s with %q", it.Ref, it.Tags)
 		}
+	}
+}
+
+// Every release that ships the CNI plugin has its image, holding the plugin
+// binary at the path the chart's DaemonSet runs, tagged per release so an
+// upgrade or rollback swaps the plugin.
+func TestPlanHasEachReleasesCNIPlugin(t *testing.T) {
+	refs := map[string]Item{}
+	for _, it := range Plan("m:1", "1", "") {
+		refs[it.Ref] = it
+	}
+	seen := map[string]bool{}
+	for _, v := range versions.Supported() {
+		r, _ := versions.Lookup(v)
+		if !r.CNIPlugin {
+			continue
+		}
+		it, ok := refs[r.CNIImage("")]
+		if !ok || it.Package != "./cmd/meshkeeper-cni" || it.Version != r.ProxyVersion || filepath.Base(it.Package) != "meshkeeper-cni" {
+			t.Errorf("%s: CNI image %+v (found %v)", v, it, ok)
+		}
+		if seen[r.CNIImage("")] {
+			t.Errorf("%s: CNI image %s shared with another release", v, r.CNIImage(""))
+		}
+		seen[r.CNIImage("")] = true
+	}
+	if len(seen) == 0 {
+		t.Fatal("no release ships the CNI plugin")
 	}
 }

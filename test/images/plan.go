@@ -48,8 +48,9 @@ func WithProxyTags(items []Item, tags string) []Item {
 	return out
 }
 
-// Plan lists every image of this checkout: the manager, the three mesh images
-// of every shipped release, and the sample app.
+// Plan lists every image of this checkout: the manager, the mesh images of
+// every shipped release (with its CNI plugin's when it ships one), and the
+// sample app.
 func Plan(managerImg, managerVersion, registry string) []Item {
 	items := []Item{{Ref: managerImg, Package: "./cmd/manager", Version: managerVersion, User: NonRoot}}
 	for _, v := range versions.Supported() {
@@ -65,6 +66,11 @@ func Plan(managerImg, managerVersion, registry string) []Item {
 			// proxy-init programs the pod's netfilter rules: it needs root with NET_ADMIN.
 			Item{Ref: proxyInit, Package: "./cmd/proxy-init", Version: r.ProxyVersion, User: "0:0"},
 		)
+		if r.CNIPlugin {
+			// The CNI plugin and its node agent (one binary): the agent
+			// writes the node's root-owned CNI dirs, so it runs as root.
+			items = append(items, Item{Ref: r.CNIImage(registry), Package: "./cmd/meshkeeper-cni", Version: r.ProxyVersion, User: "0:0"})
+		}
 	}
 	return append(items, Item{Ref: SampleAppImage, Package: "./test/apps/sampleapp", Version: managerVersion, User: NonRoot})
 }

@@ -34,6 +34,10 @@ func Values(mi *meshv1.MeshInstallation, rel versions.Release, webhookCABundle [
 			"defaultMTLSMode": string(mi.Spec.DataPlane.MTLSMode),
 		},
 	}
+	if mi.Spec.DataPlane.Redirect == meshv1.RedirectCNI {
+		// Like the other images, a user value may point it at a mirror.
+		derived["images"].(map[string]any)["cni"] = rel.CNIImage(versions.DefaultRegistry)
+	}
 	if r := mi.Spec.ControlPlane.Replicas; r != nil {
 		derived["replicas"] = int64(*r)
 	}
@@ -68,6 +72,7 @@ func Values(mi *meshv1.MeshInstallation, rel versions.Release, webhookCABundle [
 		"proxyVersion": rel.ProxyVersion,
 		"injector":     injector,
 	}
+	redirectValues(mi, out, protected)
 	if err := checkLeafTTL(out); err != nil {
 		return nil, err
 	}
@@ -75,6 +80,20 @@ func Values(mi *meshv1.MeshInstallation, rel versions.Release, webhookCABundle [
 		return nil, err
 	}
 	return merge(out, protected), nil
+}
+
+// redirectValues turns the CNI plugin on for spec.dataPlane.redirect CNI:
+// the chart then renders the node agent's DaemonSet and the injector's
+// --redirect=CNI. The spec alone decides, so a user value cannot turn it
+// on; the node's CNI dirs (cni.binDir, confDir) stay the user's. Nothing is
+// set for InitContainer, so installations that do not use CNI keep their
+// digest.
+func redirectValues(mi *meshv1.MeshInstallation, out, protected map[string]any) {
+	if mi.Spec.DataPlane.Redirect == meshv1.RedirectCNI {
+		protected["cni"] = map[string]any{"enabled": true}
+	} else if cni, ok := out["cni"].(map[string]any); ok {
+		delete(cni, "enabled")
+	}
 }
 
 // checkLeafTTL refuses an identity.leafTTL the control plane would refuse at

@@ -55,6 +55,13 @@ func TestValuesGolden(t *testing.T) {
 		"user-values-cannot-set-a-namespace-selector": func(mi *meshv1.MeshInstallation) {
 			mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"injector": {"namespaceSelector": "{}"}}`)}
 		},
+		"cni": func(mi *meshv1.MeshInstallation) {
+			mi.Spec.DataPlane.Redirect = meshv1.RedirectCNI
+			mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"cni": {"binDir": "/usr/lib/cni", "enabled": false}}`)}
+		},
+		"user-values-cannot-enable-cni": func(mi *meshv1.MeshInstallation) {
+			mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{"cni": {"enabled": true, "confDir": "/etc/cni/net.d"}}`)}
+		},
 		"user-values-cannot-change-identity-keys": func(mi *meshv1.MeshInstallation) {
 			mi.Spec.ControlPlane.Values = &apiextensionsv1.JSON{Raw: []byte(`{
 				"identity": {"leafTTL": "1m"},
@@ -109,13 +116,17 @@ func TestValuesCheckLeafTTL(t *testing.T) {
 	}
 }
 
-// No shipped release has the CNI plugin: CNI is refused, naming the field,
-// and InitContainer (or unset) renders the same values as before.
+// Every shipped release has the CNI plugin and accepts CNI; a release
+// without it refuses CNI, naming the field; InitContainer (or unset) renders
+// the same values as before.
 func TestValuesCheckRedirect(t *testing.T) {
 	for _, name := range versions.Supported() {
 		v, err := versions.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !v.CNIPlugin {
+			t.Errorf("%s: shipped without the CNI plugin", v.Version)
 		}
 		mi := baseInstallation()
 		before, err := Values(mi, v, nil)
@@ -127,13 +138,19 @@ func TestValuesCheckRedirect(t *testing.T) {
 			t.Errorf("%s: InitContainer changed the values (%v)", v.Version, err)
 		}
 		mi.Spec.DataPlane.Redirect = meshv1.RedirectCNI
-		if _, err := Values(mi, v, nil); err == nil || !strings.Contains(err.Error(), "spec.dataPlane.redirect CNI") {
+		withoutPlugin := v
+		withoutPlugin.CNIPlugin = false
+		if _, err := Values(mi, withoutPlugin, nil); err == nil || !strings.Contains(err.Error(), "spec.dataPlane.redirect CNI") {
 			t.Errorf("%s: CNI without the plugin: err = %v", v.Version, err)
 		}
-		withPlugin := v
-		withPlugin.CNIPlugin = true
-		if _, err := Values(mi, withPlugin, nil); err != nil {
-			t.Errorf("%s with the plugin: CNI refused: %v", v.Version, err)
+		vals, err := Values(mi, v, nil)
+		if err != nil {
+			t.Fatalf("%s with the plugin: CNI refused: %v", v.Version, err)
+		}
+		cni, _ := vals["cni"].(map[string]any)
+		images, _ := vals["images"].(map[string]any)
+		if cni["enabled"] != true || images["cni"] != "ghcr.io/meshkeeper/cni:"+v.ProxyTag {
+			t.Errorf("%s: CNI values cni=%v images=%v", v.Version, cni, images)
 		}
 	}
 }

@@ -37,11 +37,20 @@ func (r Release) Images(registry string) (controlPlane, proxy, proxyInit string)
 		registry + "/proxy-init:" + r.ProxyTag
 }
 
+// CNIImage returns the image of the CNI plugin and its node agent; it is
+// tagged like the proxy, so an upgrade or rollback swaps the plugin too.
+func (r Release) CNIImage(registry string) string {
+	if registry == "" {
+		registry = DefaultRegistry
+	}
+	return strings.TrimSuffix(registry, "/") + "/cni:" + r.ProxyTag
+}
+
 // releases is ordered oldest first.
 var releases = []Release{
-	{Version: "0.1.0", Chart: "0.1.0", ProxyVersion: "0.1.0", ControlPlaneTag: "0.1.0", ProxyTag: "0.1.0"},
+	{Version: "0.1.0", Chart: "0.1.0", ProxyVersion: "0.1.0", ControlPlaneTag: "0.1.0", ProxyTag: "0.1.0", CNIPlugin: true},
 	// 0.2.0 adds PodDisruptionBudgets for a replicated control plane.
-	{Version: "0.2.0", Chart: "0.2.0", ProxyVersion: "0.2.0", ControlPlaneTag: "0.2.0", ProxyTag: "0.2.0"},
+	{Version: "0.2.0", Chart: "0.2.0", ProxyVersion: "0.2.0", ControlPlaneTag: "0.2.0", ProxyTag: "0.2.0", CNIPlugin: true},
 }
 
 // Lookup returns the release of a mesh version.

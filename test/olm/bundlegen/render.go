@@ -42,7 +42,7 @@ func BundleImage(version string) string {
 // CatalogImage is the image catalog/Dockerfile builds.
 var CatalogImage = versions.DefaultRegistry + "/meshkeeper-catalog:latest"
 
-// MeshImages lists the control-plane, proxy and proxy-init images of every mesh
+// MeshImages lists the control-plane, proxy, proxy-init and CNI images of every mesh
 // release this operator ships, so that mirroring the operator's relatedImages
 // mirrors everything it can deploy.
 func MeshImages() []RelatedImage {
@@ -59,6 +59,9 @@ func MeshImages() []RelatedImage {
 			RelatedImage{Name: "mesh-" + tag + "-proxy", Image: proxy},
 			RelatedImage{Name: "mesh-" + tag + "-proxy-init", Image: initc},
 		)
+		if r.CNIPlugin {
+			out = append(out, RelatedImage{Name: "mesh-" + tag + "-cni", Image: r.CNIImage(versions.DefaultRegistry)})
+		}
 	}
 	return out
 }
