@@ -60,16 +60,24 @@ func writePKI(p Paths) error {
 	return nil
 }
 
+// CNIBinDir is where containerd finds CNI plugins: Debian's
+// containernetworking-plugins package installs them there.
+const CNIBinDir = "/usr/lib/cni"
+
+// NodeConflist is the node's CNI configuration in Paths.CNIConfDir, the
+// conflist a chained plugin (meshkeeper-cni) is inserted into.
+const NodeConflist = "10-meshkeeper.conflist"
+
 // writeConfigs renders containerd, CNI, kubelet and kube-proxy configuration.
 func writeConfigs(p Paths) error {
 	if err := render.WriteContainerd(filepath.Join(p.Config(), "containerd.toml"), render.Containerd{
 		Root: p.ContainerdRoot(), State: p.ContainerdState(), Socket: p.ContainerdSocket(),
 		RuncRoot: p.RuncRoot(), OptDir: p.ContainerdOpt(),
-		CNIBinDir: "/usr/lib/cni", CNIConfDir: p.CNIConfDir(), SandboxImage: PauseImage,
+		CNIBinDir: CNIBinDir, CNIConfDir: p.CNIConfDir(), SandboxImage: PauseImage,
 	}); err != nil {
 		return err
 	}
-	if err := render.WriteCNI(filepath.Join(p.CNIConfDir(), "10-meshkeeper.conflist"), render.CNI{
+	if err := render.WriteCNI(filepath.Join(p.CNIConfDir(), NodeConflist), render.CNI{
 		Bridge: PodBridge, Subnet: PodCIDR, Gateway: PodGateway, IPAMDir: p.CNIIPAMDir(),
 	}); err != nil {
 		return err
