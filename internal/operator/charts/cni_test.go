@@ -85,7 +85,18 @@ func TestCNIDaemonSet(t *testing.T) {
 				t.Errorf("injector args %v lack --redirect=CNI", args)
 			}
 			var ds appsv1.DaemonSet
-			if err := yaml.UnmarshalStrict([]byte(manifest(files, rel, "cni.yaml")), &ds); err != nil {
+			docs := strings.Split(manifest(files, rel, "cni.yaml"), "\n---\n")
+			if len(docs) != 2 {
+				t.Fatalf("cni.yaml renders %d documents, want the ServiceAccount and the DaemonSet", len(docs))
+			}
+			var sa corev1.ServiceAccount
+			if err := yaml.UnmarshalStrict([]byte(docs[0]), &sa); err != nil {
+				t.Fatal(err)
+			}
+			if sa.Kind != "ServiceAccount" || sa.Name != "meshkeeper-cni" || sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+				t.Errorf("ServiceAccount %s %s automount %v", sa.Kind, sa.Name, sa.AutomountServiceAccountToken)
+			}
+			if err := yaml.UnmarshalStrict([]byte(docs[1]), &ds); err != nil {
 				t.Fatal(err)
 			}
 			if ds.Name != contract.CNIDaemonSetName || ds.Namespace != "meshkeeper-system" ||
@@ -99,7 +110,7 @@ func TestCNIDaemonSet(t *testing.T) {
 				t.Errorf("image %s, want %s", c.Image, rel.CNIImage(""))
 			}
 			sc := c.SecurityContext
-			if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken || pod.ServiceAccountName != "" ||
+			if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken || pod.ServiceAccountName != sa.Name ||
 				sc == nil || *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem || sc.Privileged != nil ||
 				!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
 				t.Errorf("not least privilege: automount %v, container %+v", pod.AutomountServiceAccountToken, sc)
