@@ -161,9 +161,11 @@ type DataPlaneSpec struct {
 	// InitContainer adds proxy-init, a root init container with NET_ADMIN and
 	// NET_RAW, so meshed namespaces must allow Pod Security "privileged". CNI
 	// leaves it to a chained CNI plugin on each node and adds no privileged
-	// container, so meshed pods can pass "restricted". No mesh version ships
-	// the CNI plugin yet: CNI stalls the installation (InvalidValues) until
-	// one does.
+	// container, so meshed pods can pass "restricted". Every shipped mesh
+	// version runs the plugin as a DaemonSet in the control-plane namespace
+	// (the node's CNI directories: controlPlane.values cni.binDir and
+	// cni.confDir); a version without it stalls the installation
+	// (InvalidValues).
 	// +kubebuilder:default=InitContainer
 	// +optional
 	Redirect RedirectMode `json:"redirect,omitempty"`
