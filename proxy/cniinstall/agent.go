@@ -105,7 +105,7 @@ func (a *Agent) InstallBinary() (bool, error) {
 // EnsureConf chains the plugin into the node's primary conflist. It writes
 // nothing when the file cannot be used.
 func (a *Agent) EnsureConf() (string, bool, error) {
-	names, err := regularFiles(a.ConfDir)
+	names, err := configCandidates(a.ConfDir)
 	if err != nil {
 		return "", false, err
 	}
@@ -114,11 +114,7 @@ func (a *Agent) EnsureConf() (string, bool, error) {
 		return "", false, err
 	}
 	path := filepath.Join(a.ConfDir, name)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return path, false, err
-	}
-	st, err := os.Stat(path)
+	raw, mode, err := readConf(path)
 	if err != nil {
 		return path, false, err
 	}
@@ -129,7 +125,7 @@ func (a *Agent) EnsureConf() (string, bool, error) {
 	if !changed {
 		return path, false, nil
 	}
-	return path, true, writeAtomic(a.ConfDir, name, bytes.NewReader(out), st.Mode().Perm())
+	return path, true, writeAtomic(a.ConfDir, name, bytes.NewReader(out), mode)
 }
 
 // Uninstall takes the plugin out of every conflist that chains it (the
@@ -138,7 +134,7 @@ func (a *Agent) EnsureConf() (string, bool, error) {
 // Removal cuts exactly the bytes Insert added, so a file nobody else
 // touched is back byte-for-byte.
 func (a *Agent) Uninstall() error {
-	names, err := regularFiles(a.ConfDir)
+	names, err := configCandidates(a.ConfDir)
 	if err != nil {
 		return err
 	}
@@ -163,7 +159,10 @@ func (a *Agent) Uninstall() error {
 
 func (a *Agent) removeFrom(name string) error {
 	path := filepath.Join(a.ConfDir, name)
-	raw, err := os.ReadFile(path)
+	if st, err := os.Lstat(path); err != nil || !st.Mode().IsRegular() {
+		return err // never ours: the agent writes plain files only
+	}
+	raw, mode, err := readConf(path)
 	if err != nil {
 		return err
 	}
@@ -174,11 +173,7 @@ func (a *Agent) removeFrom(name string) error {
 	if err != nil || !changed {
 		return err
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if err := writeAtomic(a.ConfDir, name, bytes.NewReader(out), st.Mode().Perm()); err != nil {
+	if err := writeAtomic(a.ConfDir, name, bytes.NewReader(out), mode); err != nil {
 		return err
 	}
 	a.Log.Info("removed from the conflist", "conflist", path)
@@ -192,7 +187,7 @@ func Ready(binDir, confDir string) error {
 	if err := executable(filepath.Join(binDir, PluginType)); err != nil {
 		return err
 	}
-	names, err := regularFiles(confDir)
+	names, err := configCandidates(confDir)
 	if err != nil {
 		return err
 	}
@@ -200,7 +195,7 @@ func Ready(binDir, confDir string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(filepath.Join(confDir, name))
+	raw, _, err := readConf(filepath.Join(confDir, name))
 	if err != nil {
 		return err
 	}

@@ -147,6 +147,7 @@ func TestAgentLeavesUnusableFilesAlone(t *testing.T) {
 	for _, tc := range []struct{ name, file, content, wantErr string }{
 		{"malformed JSON", "10-bridge.conflist", `{"plugins":[{"type":"bridge"}`, "not valid JSON"},
 		{"a single-plugin .conf", "05-flannel.conf", `{"cniVersion":"0.3.1","name":"n","type":"flannel"}`, "not a conflist"},
+		{"too big to be a conflist", "10-bridge.conflist", strings.Repeat(" ", maxConflist+1) + bridge, "more than a conflist's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newNode(t)
@@ -163,6 +164,33 @@ func TestAgentLeavesUnusableFilesAlone(t *testing.T) {
 				t.Fatal("ready on an unusable configuration")
 			}
 		})
+	}
+}
+
+// A symlinked primary conflist is what the runtime reads: it is refused
+// (replacing the link would detach the file from its owner), not passed
+// over for another file the runtime never uses.
+func TestAgentRefusesASymlinkedConflist(t *testing.T) {
+	n := newNode(t)
+	target := filepath.Join(t.TempDir(), "real.conflist")
+	if err := os.WriteFile(target, []byte(bridge), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(n.conf, "10-bridge.conflist")); err != nil {
+		t.Fatal(err)
+	}
+	n.write(t, "20-other.conflist", twoPlugins)
+	if _, changed, err := n.agent.EnsureConf(); changed || err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("EnsureConf: changed %v, %v", changed, err)
+	}
+	if string(mustRead(t, target)) != bridge || string(mustRead(t, filepath.Join(n.conf, "20-other.conflist"))) != twoPlugins {
+		t.Fatal("a file was changed")
+	}
+	if err := Ready(n.bin, n.conf); err == nil {
+		t.Fatal("ready with a symlinked conflist")
+	}
+	if err := n.agent.Uninstall(); err != nil {
+		t.Fatalf("uninstall past a symlink: %v", err)
 	}
 }
 

@@ -42,19 +42,42 @@ func writeAtomic(dir, name string, data io.Reader, mode fs.FileMode) (err error)
 	return os.Rename(f.Name(), filepath.Join(dir, name))
 }
 
-// regularFiles lists the names of the regular files in dir.
-func regularFiles(dir string) ([]string, error) {
+// configCandidates lists the names of the entries of dir the runtime may
+// load: everything but directories, as libcni does, so a symlinked conflist
+// is seen (and refused by readConf) rather than silently passed over.
+func configCandidates(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, e := range entries {
-		if e.Type().IsRegular() {
+		if !e.IsDir() {
 			out = append(out, e.Name())
 		}
 	}
 	return out, nil
+}
+
+// maxConflist bounds what is read of a conflist: real ones are a few KiB.
+const maxConflist = 1 << 20
+
+// readConf reads a conflist the agent may rewrite: a regular file (renaming
+// over a symlink would replace the link, not what it points to), of a sane
+// size. It returns the file's permissions, kept on rewrite.
+func readConf(path string) ([]byte, fs.FileMode, error) {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s is not a regular file (%s): meshkeeper-cni only edits plain files", path, st.Mode().Type())
+	}
+	if st.Size() > maxConflist {
+		return nil, 0, fmt.Errorf("%s is %d bytes, more than a conflist's %d", path, st.Size(), maxConflist)
+	}
+	raw, err := os.ReadFile(path)
+	return raw, st.Mode().Perm(), err
 }
 
 // sameFile reports whether path holds exactly want's bytes.
