@@ -37,6 +37,10 @@ func TestCNIMode(t *testing.T) {
 	confDir := cluster.Paths{Root: envOr("MESHKEEPER_CLUSTER_DIR", cluster.DefaultWorkDir)}.CNIConfDir()
 	conflist := filepath.Join(confDir, cluster.NodeConflist)
 	plugin := filepath.Join(cluster.CNIBinDir, "meshkeeper-cni")
+	original, err := os.ReadFile(conflist)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := fileSHA256(t, conflist)
 	if _, err := os.Stat(plugin); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("%s exists before the installation (%v): an earlier run left it", plugin, err)
@@ -63,9 +67,23 @@ func TestCNIMode(t *testing.T) {
 	installed := time.Now()
 	eventually(t, ctxFor(t, 2*time.Minute), "CNI DaemonSet ready on every node", daemonSetReady(cs, operatorNamespace, contract.CNIDaemonSetName))
 	t.Logf("FIGURE cni-daemonset-ready-after-installation-ready-seconds=%.1f", time.Since(installed).Seconds())
-	if raw, err := os.ReadFile(conflist); err != nil || !strings.Contains(string(raw), `"type":"meshkeeper-cni"`) {
-		t.Fatalf("the node's conflist does not chain the plugin (%v):\n%s", err, raw)
+	chained := func(context.Context) error {
+		raw, err := os.ReadFile(conflist)
+		if err != nil || !strings.Contains(string(raw), `"type":"meshkeeper-cni"`) {
+			return fmt.Errorf("the node's conflist does not chain the plugin (%v):\n%s", err, raw)
+		}
+		return nil
 	}
+	if err := chained(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The network plugin rewrites its conflist (here: the original bytes,
+	// renamed into place as such agents do); the agent chains itself again,
+	// and the pods below are set up by the repaired chain.
+	rewritten := time.Now()
+	renameInto(t, conflist, original)
+	eventually(t, ctxFor(t, time.Minute), "the agent repairs a rewritten conflist", chained)
+	t.Logf("FIGURE cni-repair-seconds=%.2f", time.Since(rewritten).Seconds())
 
 	const ns = "e2e-cni"
 	createNamespace(t, cs, ns, map[string]string{contract.InjectKey: contract.InjectEnabled,
@@ -128,6 +146,19 @@ func TestCNIMode(t *testing.T) {
 		t.Fatalf("the plugin binary is still there after uninstall: %v", err)
 	}
 	t.Logf("FIGURE cni-uninstall-seconds=%.1f conflist-sha256 before=%s after=%s", time.Since(uninstalled).Seconds(), before, after)
+}
+
+// renameInto replaces path with data through a temporary file the runtime
+// does not load (no configuration extension) and a rename.
+func renameInto(t testing.TB, path string, data []byte) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".e2e-rewrite.tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func fileSHA256(t testing.TB, path string) string {
