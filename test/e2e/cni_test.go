@@ -93,6 +93,13 @@ func TestCNIMode(t *testing.T) {
 	eventually(t, ctxFor(t, 2*time.Minute), "restricted admits a meshed pod (dry run)", func(ctx context.Context) error {
 		return dryRunRestrictedMeshed(ctx, cs, ns)
 	})
+	// The control: the namespace does enforce restricted here.
+	unrestricted := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "unrestricted-probe", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: images.SampleAppImage}}}}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctxFor(t, 20*time.Second), unrestricted, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err == nil ||
+		!strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Fatalf("a pod without a restricted security context was not refused by Pod Security: %v", err)
+	}
 
 	restrictedBackend(t, cs, ns)
 	eventually(t, ctxFor(t, 3*time.Minute), "meshed backend ready under restricted", deploymentReady(cs, ns, "backend"))
