@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 )
 
@@ -46,22 +47,44 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	tick := a.Clock.NewTicker(a.Resync)
 	defer tick.Stop()
+	// Repairs are rate limited: an agent that strips our entry whenever the
+	// file changes would otherwise rewrite it with us as fast as both can.
+	// A limited change is not dropped: one reconcile runs when allowed.
+	limit := rate.NewLimiter(repairRate, repairBurst)
+	var retry <-chan time.Time
 	a.reconcile("start")
 	for {
 		select {
 		case <-ctx.Done():
 			return a.Uninstall()
 		case ev := <-w.Events:
-			if a.concerns(ev.Name) {
-				a.reconcile("changed: " + ev.String())
+			if !a.concerns(ev.Name) || retry != nil {
+				continue // nothing of ours, or a reconcile is already due
 			}
+			now := a.Clock.Now()
+			if r := limit.ReserveN(now, 1); r.DelayFrom(now) > 0 {
+				a.Log.Warn("the CNI directories keep changing: repairs rate limited", "event", ev.String(), "delay", r.DelayFrom(now))
+				retry = a.Clock.NewTimer(r.DelayFrom(now)).C()
+				continue
+			}
+			a.reconcile("changed: " + ev.String())
+		case <-retry:
+			retry = nil
+			a.reconcile("changed (rate limited)")
 		case err := <-w.Errors:
-			a.Log.Error("watching the CNI conf dir", "dir", a.ConfDir, "err", err)
+			a.Log.Error("watching the CNI directories", "err", err)
 		case <-tick.C():
 			a.reconcile("resync")
 		}
 	}
 }
+
+// The repair rate: far above what a network plugin rewriting its own
+// configuration needs, far below a busy loop.
+const (
+	repairRate  = rate.Limit(5)
+	repairBurst = 10
+)
 
 // concerns picks the events worth a reconcile: any file of the conf dir but
 // our own temporary ones, and only our binary in the bin dir, where other

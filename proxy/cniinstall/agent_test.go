@@ -3,10 +3,12 @@ package cniinstall
 import (
 	"context"
 	"crypto/sha256"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,6 +167,58 @@ func TestAgentLeavesUnusableFilesAlone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// counter counts the agent's log records by message.
+type counter struct {
+	slog.Handler
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) Handle(ctx context.Context, r slog.Record) error {
+	c.mu.Lock()
+	c.n[r.Message]++
+	c.mu.Unlock()
+	return c.Handler.Handle(ctx, r)
+}
+
+func (c *counter) get(msg string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[msg]
+}
+
+// An agent that strips our entry on every change would make a repair loop;
+// repairs are rate limited (the clock stands still here, so only the burst
+// passes), and the last change is still repaired once allowed.
+func TestAgentRateLimitsARewriteFight(t *testing.T) {
+	n := newNode(t)
+	logs := &counter{Handler: slog.NewTextHandler(io.Discard, nil), n: map[string]int{}}
+	n.agent.Log = slog.New(logs)
+	n.write(t, "10-bridge.conflist", bridge)
+	n.start(t)
+	eventually(t, "installed", func() error { return Ready(n.bin, n.conf) })
+	start := logs.get("plugin installed")
+	conflist := filepath.Join(n.conf, "10-bridge.conflist")
+	for i := 0; i < 60; i++ {
+		if err := writeAtomic(n.conf, "10-bridge.conflist", strings.NewReader(bridge), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // let any repair in flight land
+	if writes := logs.get("plugin installed") - start; writes > repairBurst {
+		t.Fatalf("%d repairs with the clock standing still, want at most the burst %d", writes, repairBurst)
+	}
+	if logs.get("the CNI directories keep changing: repairs rate limited") == 0 {
+		t.Fatal("no rate limiting logged")
+	}
+	eventually(t, "the last rewrite repaired once allowed", func() error {
+		n.clock.Step(time.Second)
+		return Ready(n.bin, n.conf)
+	})
+	t.Logf("repairs during the fight: %d; conflist now %d bytes", logs.get("plugin installed")-start, len(mustRead(t, conflist)))
 }
 
 // A symlinked primary conflist is what the runtime reads: it is refused
