@@ -357,15 +357,22 @@ func rss() uint64 {
 
 func ms2(d time.Duration) string { return ms(d) }
 
-// profileNoop writes a CPU profile of the back-to-back no-op reconciles to
-// $BENCH_CPUPROFILE.<size> when that variable is set (to see what a pass
-// costs); the returned func stops it.
+// profileNoop profiles the back-to-back no-op reconciles when
+// $BENCH_CPUPROFILE is set (to see what a pass costs): a CPU profile to
+// $BENCH_CPUPROFILE.<size>, and heap profiles before and after the loop to
+// .<size>.heap0 and .<size>.heap1 (`go tool pprof -sample_index=alloc_space
+// -base heap0 heap1` shows what the passes allocated). The returned func
+// stops it.
 func profileNoop(size string) (func(), error) {
 	dir := os.Getenv("BENCH_CPUPROFILE")
 	if dir == "" {
 		return func() {}, nil
 	}
-	f, err := os.Create(dir + "." + size)
+	base := dir + "." + size
+	if err := writeHeap(base + ".heap0"); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(base)
 	if err != nil {
 		return nil, err
 	}
@@ -373,5 +380,18 @@ func profileNoop(size string) (func(), error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		_ = writeHeap(base + ".heap1")
+	}, nil
+}
+
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }

@@ -37,6 +37,13 @@ type Memo struct {
 	releases   map[string]memoRelease
 	validated  map[string]time.Time
 	checked    map[string]memoCheck
+	manifests  map[string]memoManifest
+}
+
+// memoManifest is a release manifest parsed once, by its content's hash.
+type memoManifest struct {
+	sum  [sha256.Size]byte
+	objs []*unstructured.Unstructured
 }
 
 type memoRelease struct {
@@ -140,6 +147,23 @@ func (m *Memo) setInSync(key, hash, rv string) {
 	m.checked[key] = memoCheck{hash: hash, rv: rv, at: m.Clock.Now()}
 }
 
+func (m *Memo) manifest(key string, sum [sha256.Size]byte) ([]*unstructured.Unstructured, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.manifests[key]
+	return e.objs, ok && e.sum == sum
+}
+
+// setManifest keeps one parsed manifest per release (the latest revision read).
+func (m *Memo) setManifest(key string, sum [sha256.Size]byte, objs []*unstructured.Unstructured) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.manifests == nil {
+		m.manifests = map[string]memoManifest{}
+	}
+	m.manifests[key] = memoManifest{sum: sum, objs: objs}
+}
+
 func objectHash(u *unstructured.Unstructured) (string, error) {
 	b, err := json.Marshal(u.Object)
 	if err != nil {
@@ -185,6 +209,30 @@ func (h *MemoHelm) Validate(ctx context.Context, req helm.InstallRequest) error 
 		h.Memo.setValidated(key)
 	}
 	return err
+}
+
+// Objects parses a release's manifest once per content: the drift check of
+// every pass reads it, and parsing its YAML again each time was a tenth of a
+// no-op pass's CPU at bench-operator's large point (profile). Callers get
+// their own deep copies, so nothing they do reaches the memo.
+func (h *MemoHelm) Objects(rel *helm.Release) ([]*unstructured.Unstructured, error) {
+	if rel == nil {
+		return nil, nil
+	}
+	key, sum := releaseKey(rel.Namespace, rel.Name), sha256.Sum256([]byte(rel.Manifest))
+	objs, ok := h.Memo.manifest(key, sum)
+	if !ok {
+		var err error
+		if objs, err = h.HelmClient.Objects(rel); err != nil {
+			return nil, err
+		}
+		h.Memo.setManifest(key, sum, objs)
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.DeepCopy()
+	}
+	return out, nil
 }
 
 func (h *MemoHelm) Install(ctx context.Context, req helm.InstallRequest) (*helm.Release, error) {

@@ -63,7 +63,7 @@ func (r *Runner) Step(ctx context.Context, mi *meshv1.MeshInstallation, cl Clust
 	if err != nil {
 		return Step{}, err
 	}
-	workloads := MeshedWorkloads(append(meshed, unmeshed...), cl.ReplicaSets, planned)
+	workloads := meshedWorkloads(append(meshed, unmeshed...), cl.ReplicaSets, planned)
 	facts := Facts{
 		Now: r.Clock.Now(), Spec: mi.Spec, Upgrade: mi.Status.Upgrade, History: mi.Status.UpgradeHistory,
 		Supported: versions.Supported(), ProxyVersions: versions.ProxyVersions(), ControlPlane: cp,
@@ -96,7 +96,7 @@ func plannedWorkloads(st *meshv1.UpgradeStatus) []string {
 // cached Cluster now holds every pod as well (the informer watches all
 // pods), so these pods could come from it; that change waits for an e2e run
 // of the upgrade cases.
-func (r *Runner) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned []string) ([]corev1.Pod, error) {
+func (r *Runner) unmeshedPods(ctx context.Context, meshed []*corev1.Pod, planned []string) ([]*corev1.Pod, error) {
 	if len(planned) == 0 {
 		return nil, nil
 	}
@@ -110,13 +110,15 @@ func (r *Runner) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned 
 	if err != nil {
 		return nil, err
 	}
-	var out []corev1.Pod
+	var out []*corev1.Pod
 	for _, ns := range namespaces {
 		var list corev1.PodList
 		if err := r.APIReader.List(ctx, &list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: noProxy}); err != nil {
 			return nil, err
 		}
-		out = append(out, list.Items...)
+		for i := range list.Items {
+			out = append(out, &list.Items[i])
+		}
 	}
 	return out, nil
 }
@@ -124,7 +126,7 @@ func (r *Runner) unmeshedPods(ctx context.Context, meshed []corev1.Pod, planned 
 // probeNamespace picks where the injector is probed during an upgrade: a
 // namespace whose workloads the upgrade restarts (their pods are the ones
 // the injector must answer for), "" when it restarts none.
-func probeNamespace(meshed []corev1.Pod, planned []string, controlPlane string) string {
+func probeNamespace(meshed []*corev1.Pod, planned []string, controlPlane string) string {
 	if len(planned) == 0 {
 		return ""
 	}
@@ -187,7 +189,7 @@ func (r *Runner) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallat
 }
 
 // readGate reads the gate source over the workloads a step asked about.
-func (r *Runner) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step Step, pods []corev1.Pod) Reading {
+func (r *Runner) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step Step, pods []*corev1.Pod) Reading {
 	gate := &meshv1.GateSpec{}
 	if mi.Spec.Upgrade != nil && mi.Spec.Upgrade.Gate != nil {
 		gate = mi.Spec.Upgrade.Gate
@@ -209,8 +211,7 @@ func (r *Runner) readGate(ctx context.Context, mi *meshv1.MeshInstallation, step
 	}
 	owners := workload.ReplicaSetOwners(ctx, r.Client)
 	var scoped []corev1.Pod
-	for i := range pods {
-		p := &pods[i]
+	for _, p := range pods {
 		// An excluded pod (contract.RotationExcludeAnnotation) is not read: its
 		// admin port may be blocked, and the gate must not wait on it.
 		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && !dataplane.Excluded(p) && inScope[workload.OwnerKey(p, owners)] {

@@ -145,28 +145,50 @@ func (w Workload) Settled(ok func(Pod) bool, want string) (bool, string) {
 // injector did not answer must hold its workload's upgrade up, not vanish
 // from it.
 func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet, planned []string) []Workload {
-	rsOwner := map[string]string{} // ns/rs → deployment name
-	desired := map[string]int32{}  // Deployment key → replicas over its ReplicaSets
+	ptrs := make([]*corev1.Pod, len(pods))
+	for i := range pods {
+		ptrs[i] = &pods[i]
+	}
+	return meshedWorkloads(ptrs, replicaSets, planned)
+}
+
+// ref names an object in a namespace; as a map key it costs no string
+// building. Every pass groups all 5,000 pods of bench-operator's large point:
+// keys concatenated per pod, owner references copied and sort.Slice were half
+// of a no-op pass's upgrade step (profile), so this loop builds a key string
+// once per workload, not per pod.
+type ref struct{ kind, namespace, name string }
+
+func (r ref) key() string { return workload.Key(r.kind, r.namespace, r.name) }
+
+// meshedWorkloads is MeshedWorkloads over pointers into the pass's pods.
+func meshedWorkloads(pods []*corev1.Pod, replicaSets []appsv1.ReplicaSet, planned []string) []Workload {
+	rsOwner := make(map[ref]string, len(replicaSets)) // ReplicaSet → Deployment name
+	desired := map[ref]int32{}                        // Deployment → replicas over its ReplicaSets
 	for i := range replicaSets {
 		rs := &replicaSets[i]
-		ref := metav1.GetControllerOf(rs)
-		if ref == nil || ref.Kind != KindDeployment {
+		owner := metav1.GetControllerOfNoCopy(rs)
+		if owner == nil || owner.Kind != KindDeployment {
 			continue
 		}
-		rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
+		rsOwner[ref{"ReplicaSet", rs.Namespace, rs.Name}] = owner.Name
 		n := int32(1)
 		if rs.Spec.Replicas != nil {
 			n = *rs.Spec.Replicas
 		}
-		desired[KindDeployment+"/"+rs.Namespace+"/"+ref.Name] += n
+		desired[ref{KindDeployment, rs.Namespace, owner.Name}] += n
 	}
-	byKey := map[string]*Workload{}
-	meshed := map[string]bool{}
+	byRef := map[ref]*Workload{}
+	meshed := map[ref]bool{}
+	plannedRefs := make([]ref, 0, len(planned))
 	for _, k := range planned {
-		meshed[k] = true
+		if kind, ns, name, err := workload.ParseKey(k); err == nil {
+			r := ref{kind, ns, name}
+			meshed[r] = true
+			plannedRefs = append(plannedRefs, r)
+		}
 	}
-	for i := range pods {
-		p := &pods[i]
+	for _, p := range pods {
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
@@ -174,16 +196,17 @@ func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet, planned
 		if kind == "" {
 			continue
 		}
-		w := Workload{Kind: kind, Namespace: p.Namespace, Name: name}
-		if byKey[w.Key()] == nil {
-			w.Desired = desired[w.Key()]
-			byKey[w.Key()] = &w
+		r := ref{kind, p.Namespace, name}
+		w := byRef[r]
+		if w == nil {
+			w = &Workload{Kind: kind, Namespace: p.Namespace, Name: name, Desired: desired[r]}
+			byRef[r] = w
 		}
 		version, ok := p.Labels[contract.ProxyVersionLabel]
 		if ok {
-			meshed[w.Key()] = true
+			meshed[r] = true
 		}
-		byKey[w.Key()].Pods = append(byKey[w.Key()].Pods, Pod{
+		w.Pods = append(w.Pods, Pod{
 			Name:         p.Name,
 			ProxyVersion: version,
 			Ready:        podReady(p),
@@ -192,44 +215,52 @@ func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet, planned
 			Labels:       p.Labels,
 		})
 	}
-	out := make([]Workload, 0, len(byKey))
 	// A planned Deployment whose ReplicaSets still want pods but that has none
 	// right now (one pod deleted, its replacement not yet created) is waiting,
 	// not gone: counting it done moved a wave to its bake with the replacement
 	// unseen, once passes got quick enough to land in that gap.
-	for _, key := range planned {
-		if kind, ns, name, err := workload.ParseKey(key); err == nil && kind == KindDeployment && byKey[key] == nil && desired[key] > 0 {
-			byKey[key] = &Workload{Kind: kind, Namespace: ns, Name: name, Desired: desired[key]}
+	for _, r := range plannedRefs {
+		if r.kind == KindDeployment && byRef[r] == nil && desired[r] > 0 {
+			byRef[r] = &Workload{Kind: r.kind, Namespace: r.namespace, Name: r.name, Desired: desired[r]}
 		}
 	}
-	for key, w := range byKey {
-		if !meshed[key] {
+	type keyed struct {
+		key string
+		w   *Workload
+	}
+	sorted := make([]keyed, 0, len(byRef))
+	for r, w := range byRef {
+		if !meshed[r] {
 			continue
 		}
-		sort.Slice(w.Pods, func(i, j int) bool { return w.Pods[i].Name < w.Pods[j].Name })
-		out = append(out, *w)
+		slices.SortFunc(w.Pods, func(a, b Pod) int { return strings.Compare(a.Name, b.Name) })
+		sorted = append(sorted, keyed{r.key(), w})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	slices.SortFunc(sorted, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	out := make([]Workload, len(sorted))
+	for i, k := range sorted {
+		out[i] = *k.w
+	}
 	return out
 }
 
 // owner returns the restartable workload controlling a pod, or "" for none.
-func owner(p *corev1.Pod, rsOwner map[string]string) (kind, name string) {
-	ref := metav1.GetControllerOf(p)
-	if ref == nil {
+func owner(p *corev1.Pod, rsOwner map[ref]string) (kind, name string) {
+	ctl := metav1.GetControllerOfNoCopy(p)
+	if ctl == nil {
 		return "", ""
 	}
-	switch ref.Kind {
+	switch ctl.Kind {
 	case KindStatefulSet, KindDaemonSet:
-		return ref.Kind, ref.Name
+		return ctl.Kind, ctl.Name
 	case "ReplicaSet":
-		if d, ok := rsOwner[p.Namespace+"/"+ref.Name]; ok {
+		if d, ok := rsOwner[ref{"ReplicaSet", p.Namespace, ctl.Name}]; ok {
 			return KindDeployment, d
 		}
 		// Not in the list (a cache behind): a Deployment's ReplicaSet is named
 		// <deployment>-<pod-template-hash>.
-		if hash := p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; hash != "" && strings.HasSuffix(ref.Name, "-"+hash) {
-			return KindDeployment, strings.TrimSuffix(ref.Name, "-"+hash)
+		if hash := p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; hash != "" && strings.HasSuffix(ctl.Name, "-"+hash) {
+			return KindDeployment, strings.TrimSuffix(ctl.Name, "-"+hash)
 		}
 	}
 	return "", ""
