@@ -66,6 +66,7 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 			Clock:    clk,
 			Recorder: recorder,
 			Metrics:  opmetrics.Default(),
+			Pods:     CachedPods(mgr.GetCache(), mgr.GetClient()),
 		},
 	}
 }

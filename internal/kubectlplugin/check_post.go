@@ -315,7 +315,16 @@ func checkUnmeshed(f Facts) Result {
 
 // Unmeshed is the shared rule (internal/operator/dataplane) applied to pods.
 func Unmeshed(pods []corev1.Pod, nsLabels map[string]map[string]string, mi *meshv1.MeshInstallation) []corev1.Pod {
-	return dataplane.FindUnmeshed(pods, nsLabels, namespaceSelector(mi), mi.Spec.ControlPlane.Namespace)
+	ptrs := make([]*corev1.Pod, len(pods))
+	for i := range pods {
+		ptrs[i] = &pods[i]
+	}
+	found := dataplane.FindUnmeshed(ptrs, nsLabels, namespaceSelector(mi), mi.Spec.ControlPlane.Namespace)
+	out := make([]corev1.Pod, len(found))
+	for i, p := range found {
+		out[i] = *p
+	}
+	return out
 }
 
 func sortedCopy(in []string) []string {

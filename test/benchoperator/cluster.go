@@ -37,65 +37,91 @@ func meshed(i int) bool { return i%10 != 9 }
 
 func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
 
+// deployment is one Deployment of a size's layout.
+type deployment struct {
+	Namespace, Name string
+	Replicas        int
+}
+
+// layout places sz.Deployments over the meshed namespaces and sz.Pods over
+// the Deployments; populate creates it, and podKeys names its pods.
+func layout(sz Size) []deployment {
+	var meshedNS []string
+	for i := range sz.Namespaces {
+		if meshed(i) {
+			meshedNS = append(meshedNS, nsName(i))
+		}
+	}
+	out := make([]deployment, sz.Deployments)
+	for d := range out {
+		out[d] = deployment{Namespace: meshedNS[d%len(meshedNS)], Name: fmt.Sprintf("app-%04d", d),
+			Replicas: sz.Pods/sz.Deployments + btoi(d < sz.Pods%sz.Deployments)}
+	}
+	return out
+}
+
+func replicaSetName(deployment string) string { return deployment + "-7d9f8" }
+
+func podName(replicaSet string, i int) string { return fmt.Sprintf("%s-%d", replicaSet, i) }
+
+// podKeys names every meshed pod populate creates for sz.
+func podKeys(sz Size) []client.ObjectKey {
+	var keys []client.ObjectKey
+	for _, d := range layout(sz) {
+		for i := range d.Replicas {
+			keys = append(keys, client.ObjectKey{Namespace: d.Namespace, Name: podName(replicaSetName(d.Name), i)})
+		}
+	}
+	return keys
+}
+
 // populate creates the namespaces, Deployments, their ReplicaSets and the
 // meshed pods (Running and Ready, as a kubelet would report them).
-func populate(ctx context.Context, c client.Client, sz Size) ([]client.ObjectKey, error) {
-	var meshedNS []string
+func populate(ctx context.Context, c client.Client, sz Size) error {
 	for i := range sz.Namespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsName(i)}}
 		if meshed(i) {
 			ns.Labels = map[string]string{contract.InjectKey: contract.InjectEnabled}
-			meshedNS = append(meshedNS, ns.Name)
 		}
 		if err := c.Create(ctx, ns); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	var mu sync.Mutex
-	var pods []client.ObjectKey
-	err := parallel(16, sz.Deployments, func(d int) error {
-		ns := meshedNS[d%len(meshedNS)]
-		n := sz.Pods/sz.Deployments + btoi(d < sz.Pods%sz.Deployments)
-		keys, err := workload(ctx, c, ns, fmt.Sprintf("app-%04d", d), n)
-		mu.Lock()
-		pods = append(pods, keys...)
-		mu.Unlock()
-		return err
+	deps := layout(sz)
+	return parallel(16, len(deps), func(d int) error {
+		return workload(ctx, c, deps[d])
 	})
-	return pods, err
 }
 
-func workload(ctx context.Context, c client.Client, ns, name string, replicas int) ([]client.ObjectKey, error) {
-	labels := map[string]string{"app": name}
+func workload(ctx context.Context, c client.Client, d deployment) error {
+	labels := map[string]string{"app": d.Name}
 	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(replicas)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(d.Replicas)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
 	if err := c.Create(ctx, dep); err != nil {
-		return nil, err
+		return err
 	}
-	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-7d9f8", Labels: labels,
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: replicaSetName(d.Name), Labels: labels,
 		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(dep, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
-		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(int32(replicas)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(int32(d.Replicas)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
 	if err := c.Create(ctx, rs); err != nil {
-		return nil, err
+		return err
 	}
-	var keys []client.ObjectKey
-	for i := range replicas {
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%d", rs.Name, i),
-			Labels:          map[string]string{"app": name, contract.ProxyVersionLabel: proxyVersion},
+	for i := range d.Replicas {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: podName(rs.Name, i),
+			Labels:          map[string]string{"app": d.Name, contract.ProxyVersionLabel: proxyVersion},
 			Annotations:     map[string]string{contract.InjectedAnnotation: "true"},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}, {Name: contract.ProxyContainerName, Image: "proxy:" + proxyVersion}}}}
 		if err := c.Create(ctx, pod); err != nil {
-			return nil, err
+			return err
 		}
 		if err := setReady(ctx, c, pod, true, i); err != nil {
-			return nil, err
+			return err
 		}
-		keys = append(keys, client.ObjectKeyFromObject(pod))
 	}
-	return keys, nil
+	return nil
 }
 
 // setReady writes the status a kubelet would: Running, an IP, and the proxy's readiness.

@@ -4,7 +4,8 @@
 // writes the figures as Markdown. `make bench-operator` runs it.
 //
 // Each size runs in a child process of its own, so the resident memory it
-// reports belongs to that size alone.
+// reports belongs to that size alone; that process has the cluster populated
+// by another child (apart.go), so the memory is the operator's.
 package main
 
 import (
@@ -33,6 +34,8 @@ func main() {
 	out := flag.String("out", "bin/bench-operator.md", "where the Markdown report goes")
 	points := flag.String("points", "small,large", "the sizes to run, in order (small, large)")
 	one := flag.String("point", "", "run one size and print it as JSON (used by the parent process)")
+	fill := flag.String("populate", "", "populate one size's cluster (used by a point's process), with -creds")
+	creds := flag.String("creds", "", "the API server to populate (a JSON file written by a point's process)")
 	flag.Parse()
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "[bench-operator] "+f+"\n", a...) }
 	if !kubeenv.Available() {
@@ -41,6 +44,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *fill != "" {
+		if err := populateChild(ctx, *fill, *creds); err != nil {
+			logf("populate %s: %v", *fill, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *one != "" {
 		if err := child(ctx, *one, logf); err != nil {
 			logf("%s: %v", *one, err)

@@ -70,10 +70,10 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 	}
 
 	logf("%s: creating %d namespaces, %d Deployments, %d pods", sz.Name, sz.Namespaces, sz.Deployments, sz.Pods)
-	pods, err := populate(ctx, admin, sz)
-	if err != nil {
+	if err := populateApart(ctx, cfg, sz); err != nil {
 		return p, fmt.Errorf("populate: %w", err)
 	}
+	pods := podKeys(sz)
 	for i := range sz.Namespaces {
 		p.Meshed += btoi(meshed(i))
 	}

@@ -65,7 +65,7 @@ func TestTrimmedPodKeepsEveryDecision(t *testing.T) {
 				return []any{dataplane.RunsProxy(p), dataplane.HasProxy(p), dataplane.ProxyReady(p), dataplane.Excluded(p),
 					dataplane.ShouldBeMeshed(p, nsLabels, labels.Everything(), "mesh-system"), dataplane.Unmeshed(p, nsLabels, nil, "mesh-system"),
 					workload.OwnerKey(p, rsOwner), p.Status.PodIP, p.Status.Phase,
-					dataplane.Summarize([]corev1.Pod{*p}, "0.1.0"),
+					dataplane.Summarize([]*corev1.Pod{p}, "0.1.0"),
 					len(upgrade.MeshedWorkloads([]corev1.Pod{*p}, nil, nil))}
 			}
 			want, got := decide(full), decide(trimmed)

@@ -29,11 +29,10 @@ type VersionCount struct {
 // Summarize counts the meshed pods among pods. A pod is meshed when it runs
 // the proxy the injector added (RunsProxy); pods that have finished or are being
 // deleted are not counted.
-func Summarize(pods []corev1.Pod, installedProxyVersion string) Summary {
+func Summarize(pods []*corev1.Pod, installedProxyVersion string) Summary {
 	var s Summary
 	versions := map[string]int32{}
-	for i := range pods {
-		p := &pods[i]
+	for _, p := range pods {
 		version := p.Labels[contract.ProxyVersionLabel]
 		if !RunsProxy(p) || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue

@@ -20,6 +20,15 @@ func pod(name, version string, ready bool, phase corev1.PodPhase) corev1.Pod {
 	return p
 }
 
+// ptrs points at copies of pods (the pass reads the cache's pods as pointers).
+func ptrs(pods ...corev1.Pod) []*corev1.Pod {
+	out := make([]*corev1.Pod, len(pods))
+	for i := range pods {
+		out[i] = &pods[i]
+	}
+	return out
+}
+
 func TestSummarize(t *testing.T) {
 	deleting := pod("gone", "0.1.0", true, corev1.PodRunning)
 	deleting.DeletionTimestamp = &metav1.Time{}
@@ -31,7 +40,7 @@ func TestSummarize(t *testing.T) {
 		pod("done", "0.1.0", false, corev1.PodSucceeded),
 		deleting,
 	}
-	got := Summarize(pods, "0.1.0")
+	got := Summarize(ptrs(pods...), "0.1.0")
 	want := Summary{MeshedPods: 3, OutdatedProxies: 1, NotReadyProxies: 1,
 		Versions: []VersionCount{{"0.0.9", 1}, {"0.1.0", 2}}}
 	if !reflect.DeepEqual(got, want) {
@@ -53,7 +62,7 @@ func TestSummarizeCountsAFailedRedirectCheck(t *testing.T) {
 			{Name: contract.ProxyContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
 		}},
 	}
-	got := Summarize([]corev1.Pod{p}, "0.1.0")
+	got := Summarize(ptrs(p), "0.1.0")
 	if got.MeshedPods != 1 || got.NotReadyProxies != 1 {
 		t.Fatalf("Summarize = %+v, want one meshed pod with a proxy not ready", got)
 	}

@@ -45,7 +45,7 @@ func TestSummarizeCountsOnlyPodsRunningTheProxy(t *testing.T) {
 	real := *copied.DeepCopy()
 	real.Name = "real"
 	real.Spec.InitContainers = []corev1.Container{{Name: contract.ProxyContainerName}}
-	if s := Summarize([]corev1.Pod{copied, real}, "0.1.0"); s.MeshedPods != 1 {
+	if s := Summarize(ptrs(copied, real), "0.1.0"); s.MeshedPods != 1 {
 		t.Fatalf("a pod that only carries the label counted as meshed: %+v", s)
 	}
 }

@@ -65,11 +65,11 @@ func Unmeshed(p *corev1.Pod, nsLabels map[string]string, selector labels.Selecto
 
 // FindUnmeshed returns the unmeshed pods among pods, sorted by namespace and
 // name. nsLabels maps a namespace to its labels (a missing namespace has none).
-func FindUnmeshed(pods []corev1.Pod, nsLabels map[string]map[string]string, selector labels.Selector, controlPlaneNS string) []corev1.Pod {
-	var out []corev1.Pod
-	for i := range pods {
-		if Unmeshed(&pods[i], nsLabels[pods[i].Namespace], selector, controlPlaneNS) {
-			out = append(out, pods[i])
+func FindUnmeshed(pods []*corev1.Pod, nsLabels map[string]map[string]string, selector labels.Selector, controlPlaneNS string) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, p := range pods {
+		if Unmeshed(p, nsLabels[p.Namespace], selector, controlPlaneNS) {
+			out = append(out, p)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

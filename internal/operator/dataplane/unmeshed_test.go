@@ -83,7 +83,7 @@ func TestFindUnmeshedSorts(t *testing.T) {
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	}
 	nsLabels := map[string]map[string]string{"b": {contract.InjectKey: contract.InjectEnabled}, "a": {contract.InjectKey: contract.InjectEnabled}}
-	got := FindUnmeshed([]corev1.Pod{mk("b", "x"), mk("c", "y"), mk("a", "z"), mk("a", "b")}, nsLabels, nil, "mesh-system")
+	got := FindUnmeshed(ptrs(mk("b", "x"), mk("c", "y"), mk("a", "z"), mk("a", "b")), nsLabels, nil, "mesh-system")
 	var names []string
 	for _, p := range got {
 		names = append(names, p.Namespace+"/"+p.Name)

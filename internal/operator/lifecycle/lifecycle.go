@@ -59,6 +59,9 @@ type Reconciler struct {
 	Metrics *opmetrics.Metrics
 	// Resync, when set, replaces ResyncInterval (a test injects a short one).
 	Resync func() time.Duration
+	// Pods, when set, reads every pod from the informer cache as the cache's
+	// own objects (controllers.CachedPods); nil lists them through Client.
+	Pods func(ctx context.Context) ([]*corev1.Pod, error)
 }
 
 func (r *Reconciler) resync() time.Duration {
@@ -307,7 +310,7 @@ func (r *Reconciler) observeDeployments(ctx context.Context, mi *meshv1.MeshInst
 
 // observeDataPlane counts the meshed pods against the installed mesh version.
 // The unmeshed ones are counted by reconcileUnmeshed.
-func (r *Reconciler) observeDataPlane(mi *meshv1.MeshInstallation, pods []corev1.Pod) {
+func (r *Reconciler) observeDataPlane(mi *meshv1.MeshInstallation, pods []*corev1.Pod) {
 	installed := ""
 	if rel, err := versions.Lookup(mi.Status.InstalledVersion); err == nil {
 		installed = rel.ProxyVersion

@@ -24,16 +24,18 @@ import (
 // cluster is what one pass reads of the workloads' side of the cluster,
 // once, for every phase. The lists come from the informer cache without
 // copies: at 5,000 pods, copying the pods several times per pass was most of
-// a no-op pass's time and garbage (bench-operator). Everything downstream
-// only reads them.
+// a no-op pass's time and garbage (bench-operator); even the one copy a List
+// makes into PodList.Items was a tenth of the pass's CPU, so the pods are
+// pointers into the cache (Reconciler.Pods). Everything downstream only
+// reads them.
 type cluster struct {
 	upgrade.Cluster
 	Namespaces []corev1.Namespace
 }
 
 func (r *Reconciler) observeCluster(ctx context.Context) (cluster, error) {
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
+	pods, err := r.listPods(ctx)
+	if err != nil {
 		return cluster{}, err
 	}
 	var nss corev1.NamespaceList
@@ -53,7 +55,22 @@ func (r *Reconciler) observeCluster(ctx context.Context) (cluster, error) {
 		nsLabels[ns.Name] = ns.Labels
 	}
 	return cluster{Namespaces: nss.Items, Cluster: upgrade.Cluster{
-		Pods: pods.Items, ReplicaSets: rss.Items, PDBs: pdbs.Items, NamespaceLabels: nsLabels}}, nil
+		Pods: pods, ReplicaSets: rss.Items, PDBs: pdbs.Items, NamespaceLabels: nsLabels}}, nil
+}
+
+func (r *Reconciler) listPods(ctx context.Context) ([]*corev1.Pod, error) {
+	if r.Pods != nil {
+		return r.Pods(ctx)
+	}
+	var list corev1.PodList
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make([]*corev1.Pod, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
 }
 
 // unmeshedCheck is what the unmeshed-pod phase needs to know besides the pods.
@@ -72,8 +89,8 @@ func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInsta
 	}
 	pods := dataplane.FindUnmeshed(cl.Pods, cl.NamespaceLabels, selector, mi.Spec.ControlPlane.Namespace)
 	names := make([]string, 0, len(pods))
-	for i := range pods {
-		names = append(names, pods[i].Namespace+"/"+pods[i].Name)
+	for _, p := range pods {
+		names = append(names, p.Namespace+"/"+p.Name)
 	}
 	shown := names[:min(len(names), meshv1.MaxUnmeshedPodNames)]
 	before := mi.Status.DataPlane.UnmeshedPodNames
@@ -85,8 +102,8 @@ func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInsta
 	owners := workload.ReplicaSetOwners(ctx, r.Client)
 	var keys, bare []string
 	byKey := map[string][]upgrade.Pod{}
-	for i := range pods {
-		key := workload.OwnerKey(&pods[i], owners)
+	for i, p := range pods {
+		key := workload.OwnerKey(p, owners)
 		if key == "" {
 			bare = append(bare, names[i])
 			continue
@@ -94,7 +111,7 @@ func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInsta
 		if _, seen := byKey[key]; !seen {
 			keys = append(keys, key)
 		}
-		byKey[key] = append(byKey[key], upgrade.Pod{Name: pods[i].Name, Labels: pods[i].Labels})
+		byKey[key] = append(byKey[key], upgrade.Pod{Name: p.Name, Labels: p.Labels})
 	}
 	report := mi.Spec.DataPlane.UnmeshedPods == meshv1.UnmeshedPodsReport
 	hold := dataplane.RestartHold(report, chk.InjectorAnswers, chk.UpgradeRunning, mi.Status.Trust.Rotation != nil)
