@@ -59,6 +59,7 @@ func (m *Manager) Load(ctx context.Context, mi *meshv1.MeshInstallation) (*State
 	if err := m.ensureNamespace(ctx, ns, mi.Name); err != nil {
 		return nil, err
 	}
+	ctx = m.prefetch(ctx, firstReads(mi))
 	st := &State{}
 	var err error
 	if st.Bundle, err = m.readBundle(ctx, ns); err != nil {

@@ -42,6 +42,12 @@ func (m *Manager) ensureNamespace(ctx context.Context, name, installation string
 }
 
 func (m *Manager) readSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	if o, err, ok := take(ctx, "Secret", namespace, name); ok {
+		if err != nil {
+			return nil, err
+		}
+		return o.(*corev1.Secret), nil
+	}
 	var s corev1.Secret
 	if err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
 		return nil, err
@@ -101,8 +107,13 @@ func (m *Manager) deleteSecret(ctx context.Context, namespace, name, installatio
 // readBundle returns the anchors published in the control-plane namespace,
 // the source every other namespace's copy follows; nil when none is yet.
 func (m *Manager) readBundle(ctx context.Context, namespace string) ([]*x509.Certificate, error) {
-	var cm corev1.ConfigMap
-	err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: BundleConfigMap}, &cm)
+	cm := &corev1.ConfigMap{}
+	o, err, ok := take(ctx, "ConfigMap", namespace, BundleConfigMap)
+	if ok && err == nil {
+		cm = o.(*corev1.ConfigMap)
+	} else if !ok {
+		err = m.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: BundleConfigMap}, cm)
+	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
