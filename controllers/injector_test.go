@@ -93,3 +93,19 @@ func TestDryRunInjectionReportsAnInjectorThatDoesNotAnswer(t *testing.T) {
 		t.Fatalf("the probe must persist nothing: %d pods, %v", len(pods.Items), err)
 	}
 }
+
+// TestDryRunInjectionPassesPodSecurityRestricted: the probe pod itself meets
+// Pod Security "restricted", so a meshed namespace enforcing it (CNI mode)
+// gets the injector's answer, not a refusal of the probe.
+func TestDryRunInjectionPassesPodSecurityRestricted(t *testing.T) {
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "probe-restricted", Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}}
+	if err := k8s.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	err := probe.DryRunInjection{Client: k8s}.Probe(ctx, ns.Name, "0.2.0")
+	if err == nil || !strings.Contains(err.Error(), "injector did not answer") {
+		t.Fatalf("probe in a restricted namespace: %v", err)
+	}
+}

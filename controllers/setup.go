@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	"os"
 
 	"k8s.io/utils/clock"
@@ -91,6 +93,7 @@ func InClusterMesh(mgr ctrl.Manager) Mesh {
 			"env", []string{EnvPodNamespace, EnvServiceAccountName})
 		return mesh
 	}
-	mesh.Identity = probe.IdentityIssuance{Client: mgr.GetClient(), Namespace: ns, ServiceAccount: sa}
+	mesh.Identity = &probe.PacedIdentity{Prober: probe.IdentityIssuance{Client: mgr.GetClient(), Namespace: ns, ServiceAccount: sa},
+		Pace: probe.DefaultIdentityPace, Now: time.Now}
 	return mesh
 }

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
@@ -42,9 +43,15 @@ func (d DryRunInjection) Probe(ctx context.Context, namespace, wantProxy string)
 			Namespace: namespace, GenerateName: "meshkeeper-injector-probe-",
 			Annotations: map[string]string{contract.InjectKey: "enabled"},
 		},
-		// Requests and limits, so a ResourceQuota that demands them admits it.
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "meshkeeper.invalid/injector-probe:none",
-			Resources: corev1.ResourceRequirements{Requests: probeResources, Limits: probeResources}}}},
+		// Requests and limits, so a ResourceQuota that demands them admits
+		// it; Pod Security "restricted", so a namespace enforcing it does too.
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "probe", Image: "meshkeeper.invalid/injector-probe:none",
+				Resources: corev1.ResourceRequirements{Requests: probeResources, Limits: probeResources},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}}},
 	}
 	if err := d.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 		return fmt.Errorf("dry-run pod in %s: %w", namespace, err)
