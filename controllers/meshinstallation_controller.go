@@ -137,6 +137,8 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Owns(&appsv1.Deployment{}).
+		// The CNI plugin's DaemonSet: its status moves with each node's plugin pod.
+		Owns(&appsv1.DaemonSet{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
 			builder.WithPredicates(predicate.Funcs{
 				// A label change can mesh a namespace (inject label or namespaceSelector).

@@ -59,6 +59,9 @@ func TestInstallReportsTrustAndReadiness(t *testing.T) {
 	if st.ControlPlane.ReadyReplicas != 2 || st.ControlPlane.DesiredReplicas != 2 {
 		t.Errorf("replicas %d/%d, want 2/2 (identity + injector)", st.ControlPlane.ReadyReplicas, st.ControlPlane.DesiredReplicas)
 	}
+	if st.CNIPlugin != nil {
+		t.Errorf("status.cniPlugin %+v in InitContainer mode", st.CNIPlugin)
+	}
 	if len(st.SupportedVersions) == 0 || st.SupportedVersions[0] != "0.1.0" {
 		t.Errorf("supported versions %v", st.SupportedVersions)
 	}

@@ -26,7 +26,8 @@ import (
 func rollRestartedPods(t *testing.T, installation string) {
 	t.Helper()
 	ctx := context.Background()
-	installed := getInstallation(t, installation).Status.InstalledVersion
+	mi := getInstallation(t, installation)
+	installed := mi.Status.InstalledVersion
 	rel, err := versions.Lookup(installed)
 	if err != nil {
 		return
@@ -51,9 +52,13 @@ func rollRestartedPods(t *testing.T, installation string) {
 		if err := k8s.Delete(ctx, &p, client.GracePeriodSeconds(0)); err != nil {
 			t.Fatal(err)
 		}
+		annotations := map[string]string{contract.RestartedAtAnnotation: stamp}
+		if mi.Status.Redirect == meshv1.RedirectCNI { // the injector's mark of CNI mode
+			annotations[contract.CNIRedirectAnnotation] = "15001 15006"
+		}
 		next := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: dep.Name + "-" + strings.NewReplacer(":", "", "-", "").Replace(stamp[11:19]) + "-" + strings.ReplaceAll(rel.ProxyVersion, ".", ""),
 			Labels:          map[string]string{"app": dep.Name, contract.ProxyVersionLabel: rel.ProxyVersion},
-			Annotations:     map[string]string{contract.RestartedAtAnnotation: stamp},
+			Annotations:     annotations,
 			OwnerReferences: p.OwnerReferences}, Spec: injected(corev1.PodSpec{Containers: p.Spec.Containers})}
 		if err := k8s.Create(ctx, next); err != nil {
 			t.Fatal(err)

@@ -4,8 +4,9 @@ package v1alpha1
 const (
 	// ConditionReady summarises the others: True when the control plane and trust are ready.
 	ConditionReady = "Ready"
-	// ConditionControlPlaneReady is True when the release is deployed and every
-	// control-plane Deployment is available.
+	// ConditionControlPlaneReady is True when the release is deployed, every
+	// control-plane Deployment is available and, with redirect CNI, the CNI
+	// plugin is ready on every node.
 	ConditionControlPlaneReady = "ControlPlaneReady"
 	// ConditionTrustReady is True when the anchor, issuer and bundle are valid and published.
 	ConditionTrustReady = "TrustReady"
@@ -58,6 +59,10 @@ const (
 	ReasonProbing = "Probing"
 	// ReasonUnmeshedPods: pods that should carry the proxy run without it.
 	ReasonUnmeshedPods = "UnmeshedPods"
+	// ReasonCNIPluginNotReady: with spec.dataPlane.redirect CNI, the CNI
+	// plugin's DaemonSet is missing or not ready on some node
+	// (status.cniPlugin names them): a meshed pod started there would fail.
+	ReasonCNIPluginNotReady = "CNIPluginNotReady"
 )
 
 // Certificate sources reported in status.

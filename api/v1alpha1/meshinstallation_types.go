@@ -165,7 +165,9 @@ type DataPlaneSpec struct {
 	// version runs the plugin as a DaemonSet in the control-plane namespace
 	// (the node's CNI directories: controlPlane.values cni.binDir and
 	// cni.confDir); a version without it stalls the installation
-	// (InvalidValues).
+	// (InvalidValues). A change is rolled out like a version change
+	// (spec.upgrade): the control plane first, then the meshed workloads in
+	// waves with the same gates.
 	// +kubebuilder:default=InitContainer
 	// +optional
 	Redirect RedirectMode `json:"redirect,omitempty"`
@@ -230,6 +232,17 @@ type MeshInstallationStatus struct {
 	// +optional
 	DataPlane DataPlaneStatus `json:"dataPlane,omitempty"`
 
+	// Redirect is the redirect mode the control plane's injector was last
+	// deployed with. A spec.dataPlane.redirect that differs is rolled out as
+	// a staged upgrade (status.upgrade.redirectFrom and redirectTo).
+	// +optional
+	Redirect RedirectMode `json:"redirect,omitempty"`
+
+	// CNIPlugin is the CNI plugin's readiness on each node, reported only
+	// while spec.dataPlane.redirect is CNI.
+	// +optional
+	CNIPlugin *CNIPluginStatus `json:"cniPlugin,omitempty"`
+
 	// Upgrade is the upgrade in progress, or the last one.
 	// +optional
 	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
@@ -264,6 +277,35 @@ type DataPlaneStatus struct {
 	// +kubebuilder:validation:MaxItems=10
 	// +optional
 	UnmeshedPodNames []string `json:"unmeshedPodNames,omitempty"`
+}
+
+// MaxCNINodeNames bounds status.cniPlugin.notReadyNodeNames.
+const MaxCNINodeNames = 10
+
+// CNIPluginStatus is the readiness of the CNI plugin's node agent (the
+// meshkeeper-cni DaemonSet in the control-plane namespace). A meshed pod
+// started on a node without a ready plugin gets no redirect rules, so its
+// proxy's startup check fails it: readiness is per node.
+type CNIPluginStatus struct {
+	// DesiredNodes is the number of nodes the DaemonSet should run on.
+	// +optional
+	DesiredNodes int32 `json:"desiredNodes,omitempty"`
+	// ReadyNodes is the number of nodes where a plugin pod is ready.
+	// +optional
+	ReadyNodes int32 `json:"readyNodes,omitempty"`
+	// UpdatedNodes is the number of nodes running the DaemonSet's current
+	// template (the plugin of the installed mesh version).
+	// +optional
+	UpdatedNodes int32 `json:"updatedNodes,omitempty"`
+	// NotReadyNodes counts the nodes known to lack a ready plugin: their
+	// plugin pod is not ready, or they run meshed pods in CNI mode and have
+	// no ready plugin pod.
+	// +optional
+	NotReadyNodes int32 `json:"notReadyNodes,omitempty"`
+	// NotReadyNodeNames names the first of them (sorted, at most MaxCNINodeNames).
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	NotReadyNodeNames []string `json:"notReadyNodeNames,omitempty"`
 }
 
 // ProxyVersionCount is the number of meshed pods running one proxy version.

@@ -22,7 +22,8 @@ const (
 	GateSourcePrometheus = "Prometheus"
 )
 
-// UpgradeSpec says how a change of spec.version is carried out.
+// UpgradeSpec says how a change of spec.version, or of
+// spec.dataPlane.redirect, is carried out.
 type UpgradeSpec struct {
 	// Approval: Automatic proceeds at once; Manual waits until approvedVersion
 	// equals the target version.
@@ -150,6 +151,14 @@ type PromQLCheck struct {
 type UpgradeStatus struct {
 	From string `json:"from"`
 	To   string `json:"to"`
+	// RedirectFrom and RedirectTo are set when the upgrade is a switch of
+	// spec.dataPlane.redirect (InitContainer or CNI), alone (From equals To)
+	// or with a version change: its waves restart the workloads onto
+	// RedirectTo, and a rollback brings them back to RedirectFrom.
+	// +optional
+	RedirectFrom RedirectMode `json:"redirectFrom,omitempty"`
+	// +optional
+	RedirectTo RedirectMode `json:"redirectTo,omitempty"`
 	// Phase: AwaitingApproval, ControlPlane, Wave, RollingBack, Paused, Succeeded, Failed.
 	Phase string `json:"phase"`
 	// Plan: the control-plane step, then the waves with their workloads.
@@ -230,10 +239,15 @@ type GateVerdict struct {
 
 // UpgradeRecord is a finished upgrade in the bounded history.
 type UpgradeRecord struct {
-	From       string      `json:"from"`
-	To         string      `json:"to"`
-	StartedAt  metav1.Time `json:"startedAt"`
-	FinishedAt metav1.Time `json:"finishedAt"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	// RedirectFrom and RedirectTo are set for a switch of spec.dataPlane.redirect.
+	// +optional
+	RedirectFrom RedirectMode `json:"redirectFrom,omitempty"`
+	// +optional
+	RedirectTo RedirectMode `json:"redirectTo,omitempty"`
+	StartedAt  metav1.Time  `json:"startedAt"`
+	FinishedAt metav1.Time  `json:"finishedAt"`
 	// Result: Succeeded, RolledBack, Failed.
 	Result string `json:"result"`
 	// +optional

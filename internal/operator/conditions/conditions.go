@@ -64,6 +64,12 @@ type Observation struct {
 	DeploymentsSeen                int
 	// DeploymentsObserved: the release and its Deployments were read.
 	DeploymentsObserved bool
+	// CNIPluginNotReady says, with spec.dataPlane.redirect CNI, which nodes
+	// lack a ready CNI plugin ("" when every node has one, or in
+	// InitContainer mode): ControlPlaneReady, and so Ready, is False with
+	// CNIPluginNotReady while it is set, since a meshed pod started on such a
+	// node fails.
+	CNIPluginNotReady string
 	// ProbePending says which live probe of an available control plane has
 	// not passed yet ("" once both passed): ControlPlaneReady waits for it.
 	ProbePending string
@@ -145,6 +151,8 @@ func controlPlaneReady(o Observation) metav1.Condition {
 	case len(o.NotReady) > 0:
 		return set(c, false, meshv1.ReasonDeploymentsNotReady,
 			fmt.Sprintf("%d/%d replicas available; waiting for %s", o.ReadyReplicas, o.DesiredReplicas, strings.Join(o.NotReady, ", ")))
+	case o.CNIPluginNotReady != "":
+		return set(c, false, meshv1.ReasonCNIPluginNotReady, o.CNIPluginNotReady)
 	case o.ProbePending != "":
 		return set(c, false, meshv1.ReasonProbing, fmt.Sprintf("%d/%d replicas available; probing: %s", o.ReadyReplicas, o.DesiredReplicas, o.ProbePending))
 	}

@@ -68,6 +68,16 @@ func TestConditions(t *testing.T) {
 		{"release failed", func(o *Observation) { o.ReleaseStatus = "failed" }, want{"ControlPlaneReady": {F, meshv1.ReasonReleaseNotDeployed}}},
 		{"available but a probe has not passed", func(o *Observation) { o.ProbePending = "injector did not answer" }, want{
 			"Ready": {F, meshv1.ReasonProbing}, "ControlPlaneReady": {F, meshv1.ReasonProbing}, "Reconciling": {T, meshv1.ReasonProgressing}}},
+		{"CNI plugin missing on a node: not Ready, the reason says so", func(o *Observation) {
+			o.CNIPluginNotReady = "CNI plugin ready on 2/3 nodes; not ready on node-c"
+		}, want{"Ready": {F, meshv1.ReasonCNIPluginNotReady}, "ControlPlaneReady": {F, meshv1.ReasonCNIPluginNotReady},
+			"Reconciling": {T, meshv1.ReasonProgressing}, "Stalled": {F, meshv1.ReasonAsExpected}}},
+		{"Deployments not available come before the CNI plugin", func(o *Observation) {
+			o.NotReady, o.CNIPluginNotReady = []string{"meshkeeper-identity"}, "not ready on node-c"
+		}, want{"Ready": {F, meshv1.ReasonDeploymentsNotReady}, "ControlPlaneReady": {F, meshv1.ReasonDeploymentsNotReady}}},
+		{"CNI plugin not ready comes before a pending probe", func(o *Observation) {
+			o.ProbePending, o.CNIPluginNotReady = "injector did not answer", "not ready on node-c"
+		}, want{"Ready": {F, meshv1.ReasonCNIPluginNotReady}, "ControlPlaneReady": {F, meshv1.ReasonCNIPluginNotReady}}},
 		{"unmeshed pods are reported, Ready stands", func(o *Observation) {
 			o.DataPlaneObserved, o.UnmeshedPods, o.UnmeshedMessage = true, 2, "shop/web-1, shop/web-2"
 		}, want{"DataPlaneReady": {F, meshv1.ReasonUnmeshedPods}, "Ready": {T, meshv1.ReasonReady}, "Reconciling": {F, meshv1.ReasonAsExpected}}},

@@ -129,17 +129,26 @@ func (r *Reconciler) run(ctx context.Context, mi *meshv1.MeshInstallation, obs *
 	}
 	r.recordTrust(mi, trustOutcome.State, obs)
 
-	want, err := release.Resolve(mi, version, trustOutcome.State.WebhookCABundle)
+	// The control plane follows the upgrade machine's redirect mode too: a
+	// switch of spec.dataPlane.redirect reaches the injector only once the
+	// switch is recorded (and approved), like a version bump.
+	want, err := release.Resolve(withRedirect(mi, step.ControlPlaneRedirect), version, trustOutcome.State.WebhookCABundle)
 	if err != nil {
 		return 0, fmt.Errorf("release: %w", err)
 	}
 	rel, relErr := r.Installer.Reconcile(ctx, mi, want)
 	r.recordRelease(mi, rel, want, obs)
+	if rel != nil && rel.Status == helm.StatusDeployed && rel.Digest == want.Digest {
+		mi.Status.Redirect = step.ControlPlaneRedirect
+	}
 	deps, err := r.observeDeployments(ctx, mi, obs)
 	if err != nil {
 		return 0, fmt.Errorf("observe control plane: %w", err)
 	}
 	obs.DeploymentsObserved = relErr == nil || rel != nil
+	if err := r.observeCNIPlugin(ctx, mi, step.ControlPlaneRedirect, cl.Pods, obs); err != nil {
+		return 0, fmt.Errorf("observe CNI plugin: %w", err)
+	}
 	r.observeDataPlane(mi, cl.Pods)
 	// Ready is earned: available Deployments are not enough, the injector
 	// must answer admission and the identity service must issue.

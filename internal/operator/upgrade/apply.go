@@ -14,6 +14,7 @@ import (
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/internal/operator/cninode"
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
 	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
@@ -159,6 +160,10 @@ func (r *Runner) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallat
 		cp.Version = ""
 	}
 	cp.Settled = rel.Status == helm.StatusDeployed && st.FailedDigest == ""
+	if cp.Version != "" {
+		// Before status.redirect existed every control plane used init containers.
+		cp.Redirect = orInitContainer(mi.Status.Redirect)
+	}
 	if st.FailedDigest != "" && st.Failures >= release.MaxAttempts {
 		cp.Failed, cp.Problem = true, fmt.Sprintf("control-plane release failed %d times", st.Failures)
 	}
@@ -168,17 +173,25 @@ func (r *Runner) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallat
 		return cp, nil
 	}
 	// Read past the cache: right after a Helm upgrade or rollback the cache can
-	// still hold the previous, fully available Deployments, and a gate passed
-	// on them would let workloads restart against the old injector.
+	// still hold the previous, fully available Deployments (and CNI plugin
+	// DaemonSet), and a gate passed on them would let workloads restart
+	// against the old injector (or onto nodes with the old plugin).
 	var deps appsv1.DeploymentList
 	if err := r.APIReader.List(ctx, &deps, client.InNamespace(mi.Spec.ControlPlane.Namespace),
 		client.MatchingLabels{contract.InstallationLabel: mi.Name}); err != nil {
 		return cp, err
 	}
-	rd := release.ObserveReadiness(deps.Items)
-	cp.Ready = rd.Seen > 0 && len(rd.NotReady) == 0
+	var ds *appsv1.DaemonSet
+	cni := gatedRedirect(mi) == meshv1.RedirectCNI
+	if cni {
+		if ds, err = cninode.DaemonSet(ctx, r.APIReader, mi.Spec.ControlPlane.Namespace, mi.Name); err != nil {
+			return cp, err
+		}
+	}
+	ready, problem := rolledOut(release.ObserveReadiness(deps.Items), cni, ds)
+	cp.Ready = ready
 	if !cp.Ready && !cp.Failed {
-		cp.Problem = fmt.Sprintf("control-plane Deployments not available: %v", rd.NotReady)
+		cp.Problem = problem
 	}
 	if cp.Ready && probeNS != "" && r.Probe != nil {
 		if err := r.Probe.Probe(ctx, mi, probeNS, versions.ProxyVersions()[cp.Version]); err != nil {
@@ -186,6 +199,18 @@ func (r *Runner) controlPlaneFacts(ctx context.Context, mi *meshv1.MeshInstallat
 		}
 	}
 	return cp, nil
+}
+
+// gatedRedirect is the redirect mode the control-plane gate judges: the one
+// the upgrade moves the control plane to (back to, in a rollback).
+func gatedRedirect(mi *meshv1.MeshInstallation) meshv1.RedirectMode {
+	if st := mi.Status.Upgrade; st != nil && st.RedirectTo != "" {
+		if st.Phase == PhaseRollingBack {
+			return st.RedirectFrom
+		}
+		return st.RedirectTo
+	}
+	return orInitContainer(mi.Spec.DataPlane.Redirect)
 }
 
 // readGate reads the gate source over the workloads a step asked about.

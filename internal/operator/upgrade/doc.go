@@ -1,4 +1,6 @@
-// Package upgrade is the operator's state machine for staged mesh upgrades.
+// Package upgrade is the operator's state machine for staged mesh upgrades:
+// of the version, of the redirect mode (spec.dataPlane.redirect; redirect.go),
+// or of both at once.
 // It runs in the operator (cmd/manager) and shares the layout of the other
 // two machines (release, rotation):
 //   - facts.go: what an upgrade step depends on (Facts, ControlPlane, Reading);

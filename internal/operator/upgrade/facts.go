@@ -25,6 +25,9 @@ type ControlPlane struct {
 	// false otherwise.
 	Ready   bool
 	Problem string
+	// Redirect is the redirect mode the deployed release was rendered with
+	// (status.redirect; "" before any release was deployed).
+	Redirect meshv1.RedirectMode
 }
 
 // Reading is what the gate source saw over the scope a Step asked for.

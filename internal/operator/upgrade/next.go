@@ -114,8 +114,10 @@ type Step struct {
 	// Reason and Message describe the upgrade for conditions and events.
 	Reason  string
 	Message string
-	// ControlPlaneVersion is the mesh version the control plane must run now.
-	ControlPlaneVersion string
+	// ControlPlaneVersion is the mesh version the control plane must run now,
+	// and ControlPlaneRedirect the redirect mode its injector must use.
+	ControlPlaneVersion  string
+	ControlPlaneRedirect meshv1.RedirectMode
 	// Restart lists workload keys to restart with RestartAt (ActionRestartWorkloads).
 	Restart   []string
 	RestartAt time.Time
@@ -199,7 +201,7 @@ func (m *machine) step(st *meshv1.UpgradeStatus, action Action, reason, message 
 		st.Message = message
 	}
 	return Step{Action: action, Reason: reason, Message: message, Upgrade: st, History: m.History,
-		ControlPlaneVersion: m.desiredControlPlane()}
+		ControlPlaneVersion: m.desiredControlPlane(), ControlPlaneRedirect: m.desiredRedirect()}
 }
 
 func (m *machine) desiredControlPlane() string {
@@ -234,18 +236,29 @@ func (m *machine) idle(st *meshv1.UpgradeStatus) Step {
 	if cp == "" {
 		return m.step(st, ActionNone, "", fmt.Sprintf("no control plane deployed yet; installing %s", target))
 	}
-	if target == cp {
-		if st != nil && (st.Phase == PhaseAwaitingApproval || (st.Phase == PhaseFailed && st.From == cp && st.To != cp)) {
-			st = nil // back at the installed version: a failed upgrade is acknowledged, a pending one withdrawn
+	applied, wantRedirect := m.appliedRedirect(), m.specRedirect()
+	switching := applied != wantRedirect
+	if target == cp && !switching {
+		// Back at the installed version (and mode): a failed upgrade is
+		// acknowledged, a pending one withdrawn.
+		if st != nil && (st.Phase == PhaseAwaitingApproval || (st.Phase == PhaseFailed && st.From == cp &&
+			(st.To != cp || (st.RedirectTo != "" && st.RedirectFrom == applied)))) {
+			st = nil
 		}
 		return m.step(st, ActionNone, "", fmt.Sprintf("mesh version %s is installed", cp))
 	}
-	if st != nil && st.Phase == PhaseFailed && st.To == target && st.From == cp {
+	if target == cp && st != nil && st.Phase == PhaseFailed && st.From == cp && st.To == cp &&
+		st.RedirectFrom == applied && st.RedirectTo == wantRedirect {
+		return m.step(st, ActionNone, ReasonUpgradeFailed, fmt.Sprintf(
+			"the redirect switch to %s failed and was rolled back; set spec.dataPlane.redirect to %s to acknowledge, then to %s to retry",
+			wantRedirect, applied, wantRedirect))
+	}
+	if st != nil && st.Phase == PhaseFailed && st.To == target && st.From == cp && target != cp {
 		return m.step(st, ActionNone, ReasonUpgradeFailed, fmt.Sprintf(
 			"the upgrade to %s failed and was rolled back; set spec.version to %s to acknowledge, then to %s to retry",
 			target, cp, target))
 	}
-	if st != nil && st.Phase == PhaseAwaitingApproval && st.To != target {
+	if st != nil && st.Phase == PhaseAwaitingApproval && (st.To != target || st.RedirectTo != redirectChange(switching, wantRedirect)) {
 		st = nil // a plan for another target is stale
 	}
 	// Going back to the recorded previous version after the upgrade finished
@@ -253,11 +266,13 @@ func (m *machine) idle(st *meshv1.UpgradeStatus) Step {
 	// staged move like any other, not a refused downgrade.
 	returning := st != nil && (st.Phase == PhaseSucceeded || st.Phase == PhaseFailed) && st.From == target && st.To == cp
 	var err error
-	if returning {
+	switch {
+	case target == cp: // a redirect switch alone: no version skew to check
+	case returning:
 		if !slices.Contains(m.Supported, target) {
 			err = CheckSkew("", target, m.Supported)
 		}
-	} else {
+	default:
 		err = CheckSkew(cp, target, m.Supported)
 	}
 	if err != nil {
@@ -272,19 +287,27 @@ func (m *machine) idle(st *meshv1.UpgradeStatus) Step {
 		return m.refuse(st, ReasonInvalidUpgrade, "spec.upgrade.waves: "+err.Error())
 	}
 	summary := fmt.Sprintf("control plane, then %s", describePlan(plan))
+	var redirectFrom meshv1.RedirectMode
+	if switching {
+		redirectFrom = applied
+	}
+	redirectTo := redirectChange(switching, wantRedirect)
 	if m.up.Approval == meshv1.ApprovalManual && m.up.ApprovedVersion != target {
-		next := &meshv1.UpgradeStatus{From: cp, To: target, Phase: PhaseAwaitingApproval, Plan: plan, CurrentWave: -1,
-			StartedAt: stamp(m.Now), StepStartedAt: stamp(m.Now)}
+		next := &meshv1.UpgradeStatus{From: cp, To: target, RedirectFrom: redirectFrom, RedirectTo: redirectTo,
+			Phase: PhaseAwaitingApproval, Plan: plan, CurrentWave: -1, StartedAt: stamp(m.Now), StepStartedAt: stamp(m.Now)}
 		if st != nil && st.Phase == PhaseAwaitingApproval && st.From == cp && st.To == target {
 			next.StartedAt, next.StepStartedAt = st.StartedAt, st.StepStartedAt
 		}
-		msg := fmt.Sprintf("upgrade from %s to %s planned (%s); set spec.upgrade.approvedVersion to %s to start", cp, target, summary, target)
+		msg := fmt.Sprintf("%s planned (%s); set spec.upgrade.approvedVersion to %s to start", describeChange(next), summary, target)
 		next.Message = msg
 		return m.step(next, ActionAwaitApproval, ReasonAwaitingApproval, msg)
 	}
-	next := &meshv1.UpgradeStatus{From: cp, To: target, Phase: PhaseControlPlane, Step: StepUpgrade, Plan: plan,
-		CurrentWave: -1, StartedAt: stamp(m.Now), StepStartedAt: stamp(m.Now)}
+	next := &meshv1.UpgradeStatus{From: cp, To: target, RedirectFrom: redirectFrom, RedirectTo: redirectTo,
+		Phase: PhaseControlPlane, Step: StepUpgrade, Plan: plan, CurrentWave: -1, StartedAt: stamp(m.Now), StepStartedAt: stamp(m.Now)}
 	msg := fmt.Sprintf("upgrading from %s to %s: %s", cp, target, summary)
+	if switching {
+		msg = fmt.Sprintf("%s: %s", describeChange(next), summary)
+	}
 	if m.th.MaxLatencyP99Ratio > 0 {
 		if m.Reading.empty() {
 			return m.needReading(st, keys(m.Workloads), m.th.BakeWindow, "measuring the pre-upgrade baseline")
@@ -310,6 +333,16 @@ func (m *machine) progress(st *meshv1.UpgradeStatus) Step {
 			return m.refuse(st, ReasonUpgradeInProgress, fmt.Sprintf(
 				"spec.version %s refused: the upgrade from %s to %s is in progress; set spec.version to %s to continue or to %s to roll back",
 				target, st.From, st.To, st.To, st.From))
+		}
+		switch want := m.specRedirect(); {
+		case want == m.redirectTarget(st):
+		case st.RedirectTo != "" && want == st.RedirectFrom:
+			gv := m.verdict(st, ReasonRollbackRequested, fmt.Sprintf("spec.dataPlane.redirect was set back to %s", st.RedirectFrom))
+			return m.beginRollback(st, gv)
+		default:
+			return m.refuse(st, ReasonUpgradeInProgress, fmt.Sprintf(
+				"spec.dataPlane.redirect %s refused: the %s is in progress; set it back to %s, or finish or roll back first",
+				want, describeChange(st), m.redirectTarget(st)))
 		}
 	}
 	if st.Phase == PhasePaused {
@@ -356,7 +389,7 @@ func (m *machine) progress(st *meshv1.UpgradeStatus) Step {
 func (m *machine) controlPlaneStep(st *meshv1.UpgradeStatus) Step {
 	cp := m.ControlPlane
 	ready := func() (bool, string) {
-		if cp.Version != st.To || !cp.Settled || !cp.Ready {
+		if cp.Version != st.To || !cp.Settled || !m.redirectAt(st.RedirectTo) || !cp.Ready {
 			return false, fmt.Sprintf("waiting for the control plane at %s to be ready: %s", st.To, orUnknown(cp.Problem))
 		}
 		return true, ""
@@ -364,11 +397,15 @@ func (m *machine) controlPlaneStep(st *meshv1.UpgradeStatus) Step {
 	if st.Step == StepBake {
 		return m.bake(st, GateControlPlane, keys(m.Workloads), ready)
 	}
-	if cp.Version != st.To || !cp.Settled {
+	if cp.Version != st.To || !cp.Settled || !m.redirectAt(st.RedirectTo) {
 		if cp.Failed {
 			return m.fail(st, m.verdict(st, ReasonControlPlaneFailed, fmt.Sprintf("the control-plane upgrade to %s failed: %s", st.To, orUnknown(cp.Problem))))
 		}
-		s := m.wait(st, fmt.Sprintf("upgrading the control plane to %s", st.To), recheck)
+		what := st.To
+		if st.RedirectTo != "" {
+			what = fmt.Sprintf("%s with redirect %s", st.To, st.RedirectTo)
+		}
+		s := m.wait(st, fmt.Sprintf("upgrading the control plane to %s", what), recheck)
 		if s.Action == ActionWait {
 			s.Action = ActionUpgradeControlPlane
 		}
@@ -387,7 +424,10 @@ func (m *machine) waveStep(st *meshv1.UpgradeStatus) Step {
 	wave := &st.Plan[st.CurrentWave]
 	gate := "wave/" + wave.Name
 	toProxy := m.proxy(st.To)
-	onTarget := target{ok: func(p Pod) bool { return p.ProxyVersion == toProxy }, want: "on proxy " + toProxy}
+	onTarget := target{ok: func(p Pod) bool { return p.ProxyVersion == toProxy && onRedirect(p, st.RedirectTo) }, want: "on proxy " + toProxy}
+	if st.RedirectTo != "" {
+		onTarget.want += " with redirect " + string(st.RedirectTo)
+	}
 	if st.Step == StepBake {
 		return m.bake(st, gate, wave.Workloads, func() (bool, string) { return m.allSettled(wave.Workloads, onTarget) })
 	}
@@ -425,7 +465,7 @@ func (m *machine) rollbackStep(st *meshv1.UpgradeStatus) Step {
 	toProxy, fromProxy := m.proxy(st.To), m.proxy(st.From)
 	last := len(st.Plan) - 1
 	if st.Step != StepRestart || last < 0 || st.Plan[last].Name != RollbackWave {
-		if cp.Version != st.From || !cp.Settled {
+		if cp.Version != st.From || !cp.Settled || !m.redirectAt(st.RedirectFrom) {
 			if cp.Failed {
 				return m.giveUp(st, fmt.Sprintf("rolling the control plane back to %s failed: %s", st.From, orUnknown(cp.Problem)))
 			}
@@ -439,11 +479,9 @@ func (m *machine) rollbackStep(st *meshv1.UpgradeStatus) Step {
 			return m.wait(st, fmt.Sprintf("waiting for the control plane at %s to be ready: %s", st.From, orUnknown(cp.Problem)), recheck)
 		}
 		var back []string
-		if toProxy != fromProxy {
-			for _, w := range m.Workloads {
-				if w.Runs(toProxy) {
-					back = append(back, w.Key())
-				}
+		for _, w := range m.Workloads {
+			if m.movedOn(w, st, toProxy, fromProxy) {
+				back = append(back, w.Key())
 			}
 		}
 		st.Plan = append(st.Plan, meshv1.PlannedWave{Name: RollbackWave, Workloads: back})
@@ -452,18 +490,26 @@ func (m *machine) rollbackStep(st *meshv1.UpgradeStatus) Step {
 			"control plane back at %s; restarting %d workloads back to proxy %s", st.From, len(back), fromProxy)).after(soon)
 	}
 	wave := &st.Plan[last]
-	if toProxy != fromProxy {
-		for _, w := range m.Workloads { // workloads that picked up the new proxy since the list was made
-			if w.Runs(toProxy) && !slices.Contains(wave.Workloads, w.Key()) {
+	if toProxy != fromProxy || st.RedirectTo != "" {
+		for _, w := range m.Workloads { // workloads that picked up the new proxy or mode since the list was made
+			if m.movedOn(w, st, toProxy, fromProxy) && !slices.Contains(wave.Workloads, w.Key()) {
 				wave.Workloads = append(wave.Workloads, w.Key())
 			}
 		}
 		sort.Strings(wave.Workloads)
 	}
 	// Back means off the new proxy (a workload may have run yet another
-	// version before), but meshed.
+	// version before), but meshed; and in a redirect switch, on the old mode.
 	back := target{ok: func(p Pod) bool { return p.ProxyVersion != toProxy && p.ProxyVersion != "" },
 		want: "meshed off proxy " + toProxy}
+	if st.RedirectTo != "" {
+		back = target{ok: func(p Pod) bool {
+			return p.ProxyVersion != "" && (toProxy == fromProxy || p.ProxyVersion != toProxy) && p.Redirect == st.RedirectFrom
+		}, want: "meshed with redirect " + string(st.RedirectFrom)}
+		if toProxy != fromProxy {
+			back.want += " off proxy " + toProxy
+		}
+	}
 	at := rollbackStamp(st)
 	r := m.restarts(wave, workload.RestartStamp(at), back)
 	if !r.done {
@@ -474,7 +520,11 @@ func (m *machine) rollbackStep(st *meshv1.UpgradeStatus) Step {
 	if v := st.LastVerdict; v != nil {
 		reason = fmt.Sprintf("%s: %s", v.Reason, v.Message)
 	}
-	s := m.step(st, ActionRolledBack, ReasonRolledBack, fmt.Sprintf("upgrade to %s rolled back to %s: %s", st.To, st.From, reason))
+	msg := fmt.Sprintf("upgrade to %s rolled back to %s: %s", st.To, st.From, reason)
+	if st.RedirectTo != "" {
+		msg = fmt.Sprintf("%s rolled back to %s at %s: %s", describeChange(st), st.RedirectFrom, st.From, reason)
+	}
+	s := m.step(st, ActionRolledBack, ReasonRolledBack, msg)
 	st.Message = s.Message
 	s.History = m.record(st, ResultRolledBack, reason)
 	return s
@@ -701,6 +751,9 @@ func (m *machine) advance(st *meshv1.UpgradeStatus, gv meshv1.GateVerdict) Step 
 func (m *machine) complete(st *meshv1.UpgradeStatus, gv *meshv1.GateVerdict) Step {
 	st.Phase, st.Step, st.BakeStart = PhaseSucceeded, "", nil
 	st.Message = fmt.Sprintf("upgraded from %s to %s", st.From, st.To)
+	if st.RedirectTo != "" {
+		st.Message = describeChange(st) + " done"
+	}
 	s := m.step(st, ActionComplete, ReasonUpgradeSucceeded, st.Message)
 	s.Verdict = gv
 	s.History = m.record(st, ResultSucceeded, "")
@@ -776,7 +829,8 @@ func (m *machine) verdict(st *meshv1.UpgradeStatus, reason, msg string) meshv1.G
 
 // record prepends a finished upgrade to the bounded history, once.
 func (m *machine) record(st *meshv1.UpgradeStatus, result, reason string) []meshv1.UpgradeRecord {
-	rec := meshv1.UpgradeRecord{From: st.From, To: st.To, StartedAt: st.StartedAt, FinishedAt: stamp(m.Now), Result: result, Reason: reason}
+	rec := meshv1.UpgradeRecord{From: st.From, To: st.To, RedirectFrom: st.RedirectFrom, RedirectTo: st.RedirectTo,
+		StartedAt: st.StartedAt, FinishedAt: stamp(m.Now), Result: result, Reason: reason}
 	if h := m.History; len(h) > 0 && h[0].From == rec.From && h[0].To == rec.To && h[0].StartedAt.Equal(&rec.StartedAt) {
 		return h
 	}

@@ -39,29 +39,35 @@ type world struct {
 	spec      meshv1.MeshInstallationSpec
 	cpVersion string
 	cpReady   bool
-	upgrade   *meshv1.UpgradeStatus
-	history   []meshv1.UpgradeRecord
-	workloads map[string]*simWorkload
-	failRate  map[string]float64 // by proxy version
-	pass      int
-	crashAt   map[int]bool // passes whose status write is lost
-	actions   []Action
-	verdicts  []meshv1.GateVerdict
+	// cpRedirect is the mode the release runs; statusRedirect the one the
+	// status records (written with the rest of the status, so a crash loses it).
+	cpRedirect, statusRedirect meshv1.RedirectMode
+	failRateMode               map[meshv1.RedirectMode]float64
+	upgrade                    *meshv1.UpgradeStatus
+	history                    []meshv1.UpgradeRecord
+	workloads                  map[string]*simWorkload
+	failRate                   map[string]float64 // by proxy version
+	pass                       int
+	crashAt                    map[int]bool // passes whose status write is lost
+	actions                    []Action
+	verdicts                   []meshv1.GateVerdict
 }
 
 type simWorkload struct {
 	ns, name          string
 	proxy, stamp      string
+	mode              meshv1.RedirectMode
 	rollouts          int
 	requests, failing float64
 }
 
 func newWorld(t *testing.T, n int) *world {
 	w := &world{t: t, now: t0, spec: meshv1.MeshInstallationSpec{Version: vFrom}, cpVersion: vFrom, cpReady: true,
-		workloads: map[string]*simWorkload{}, failRate: map[string]float64{}, crashAt: map[int]bool{}}
+		workloads: map[string]*simWorkload{}, failRate: map[string]float64{}, crashAt: map[int]bool{},
+		cpRedirect: meshv1.RedirectInitContainer, statusRedirect: meshv1.RedirectInitContainer, failRateMode: map[meshv1.RedirectMode]float64{}}
 	for i := 0; i < n; i++ {
 		ns := []string{"shop", "pay"}[i%2]
-		sw := &simWorkload{ns: ns, name: fmt.Sprintf("app-%d", i), proxy: pFrom}
+		sw := &simWorkload{ns: ns, name: fmt.Sprintf("app-%d", i), proxy: pFrom, mode: meshv1.RedirectInitContainer}
 		w.workloads[KindDeployment+"/"+ns+"/"+sw.name] = sw
 	}
 	return w
@@ -69,11 +75,11 @@ func newWorld(t *testing.T, n int) *world {
 
 func (w *world) facts() Facts {
 	f := Facts{Now: w.now, Spec: w.spec, Upgrade: w.upgrade, History: w.history, Supported: supported, ProxyVersions: proxyVersions,
-		ControlPlane:    ControlPlane{Version: w.cpVersion, Settled: true, Ready: w.cpReady},
+		ControlPlane:    ControlPlane{Version: w.cpVersion, Settled: true, Ready: w.cpReady, Redirect: w.statusRedirect},
 		NamespaceLabels: map[string]map[string]string{"shop": {"tier": "shop"}, "pay": {"tier": "pay"}}}
 	for key, sw := range w.workloads {
 		f.Workloads = append(f.Workloads, Workload{Kind: KindDeployment, Namespace: sw.ns, Name: sw.name, Desired: 1,
-			Pods: []Pod{{Name: sw.name + "-1", ProxyVersion: sw.proxy, Ready: true, RestartedAt: sw.stamp, Labels: map[string]string{"app": sw.name}}}})
+			Pods: []Pod{{Name: sw.name + "-1", ProxyVersion: sw.proxy, Ready: true, RestartedAt: sw.stamp, Redirect: sw.mode, Labels: map[string]string{"app": sw.name}}}})
 		_ = key
 	}
 	sort.Slice(f.Workloads, func(i, j int) bool { return f.Workloads[i].Key() < f.Workloads[j].Key() })
@@ -111,6 +117,7 @@ func (w *world) step() Step {
 	if s.ControlPlaneVersion != w.cpVersion {
 		w.cpVersion = s.ControlPlaneVersion
 	}
+	w.cpRedirect = s.ControlPlaneRedirect
 	if s.Action == ActionRestartWorkloads {
 		if len(s.Restart) == 0 || s.RestartAt.IsZero() {
 			w.t.Fatalf("pass %d: restart without workloads or time: %+v", w.pass, s)
@@ -118,13 +125,13 @@ func (w *world) step() Step {
 		for _, key := range s.Restart {
 			sw := w.workloads[key]
 			if stamp := wl.RestartStamp(s.RestartAt); sw != nil && sw.stamp != stamp {
-				sw.stamp, sw.proxy = stamp, proxyVersions[w.cpVersion]
+				sw.stamp, sw.proxy, sw.mode = stamp, proxyVersions[w.cpVersion], w.cpRedirect
 				sw.rollouts++
 			}
 		}
 	}
 	if !w.crashAt[w.pass] {
-		w.upgrade, w.history = s.Upgrade, s.History
+		w.upgrade, w.history, w.statusRedirect = s.Upgrade, s.History, w.cpRedirect
 	}
 	if s.Message == "" {
 		w.t.Errorf("pass %d: %s step without a message", w.pass, s.Action)
@@ -142,7 +149,7 @@ func (w *world) advance(dt time.Duration) {
 	for _, sw := range w.workloads {
 		n := requestsPerS * dt.Seconds()
 		sw.requests += n
-		sw.failing += n * w.failRate[sw.proxy]
+		sw.failing += n * (w.failRate[sw.proxy] + w.failRateMode[sw.mode])
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/workload"
 )
@@ -43,7 +44,9 @@ type Pod struct {
 	Terminating bool
 	// RestartedAt is the pod's contract.RestartedAtAnnotation, inherited from the template.
 	RestartedAt string
-	Labels      map[string]string
+	// Redirect is how the pod's redirect rules were installed (PodRedirect).
+	Redirect meshv1.RedirectMode
+	Labels   map[string]string
 }
 
 // VersionCount is the number of live meshed pods running one proxy version.
@@ -80,6 +83,31 @@ func (w Workload) Versions() []VersionCount {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out
+}
+
+// PodRedirect tells how a meshed pod's redirect rules were installed, from
+// what the injector gave it: CNI mode's annotation for the node's plugin, or
+// the proxy-init container; "" for neither (not meshed).
+func PodRedirect(p *corev1.Pod) meshv1.RedirectMode {
+	if p.Annotations[contract.CNIRedirectAnnotation] != "" {
+		return meshv1.RedirectCNI
+	}
+	for _, c := range p.Spec.InitContainers {
+		if c.Name == contract.ProxyInitContainerName {
+			return meshv1.RedirectInitContainer
+		}
+	}
+	return ""
+}
+
+// RunsRedirect reports whether any live pod runs in the given redirect mode.
+func (w Workload) RunsRedirect(mode meshv1.RedirectMode) bool {
+	for _, p := range w.Pods {
+		if !p.Terminating && p.Redirect == mode {
+			return true
+		}
+	}
+	return false
 }
 
 // Runs reports whether any live pod runs the given proxy version.
@@ -212,6 +240,7 @@ func meshedWorkloads(pods []*corev1.Pod, replicaSets []appsv1.ReplicaSet, planne
 			Ready:        podReady(p),
 			Terminating:  p.DeletionTimestamp != nil,
 			RestartedAt:  p.Annotations[contract.RestartedAtAnnotation],
+			Redirect:     PodRedirect(p),
 			Labels:       p.Labels,
 		})
 	}
