@@ -54,7 +54,7 @@ func TestCNIMode(t *testing.T) {
 
 	name := installMesh(t, cs, dyn, map[string]any{
 		"dataPlane":    map[string]any{"redirect": "CNI"},
-		"controlPlane": map[string]any{"values": map[string]any{"cni": map[string]any{"binDir": cluster.CNIBinDir, "confDir": confDir}}},
+		"controlPlane": map[string]any{"values": map[string]any{"cni": cniDirs()}},
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -125,6 +125,13 @@ func TestCNIMode(t *testing.T) {
 	}
 	createNamespace(t, cs, "e2e-cni-plain", nil)
 	expectPodFails(t, cs, "e2e-cni-plain", "plain-to-strict", []string{"get", "-url", "http://backend." + ns + ".svc/", "-timeout", "15s"})
+
+	// Two replicas, so restarts keep one serving; then the golden metrics and
+	// an upgrade under load, both in CNI mode.
+	scaleDeployment(t, cs, ns, "backend", 2)
+	eventually(t, ctxFor(t, 3*time.Minute), "two meshed backends under restricted", deploymentReady(cs, ns, "backend"))
+	testCNIGoldenMetrics(t, cs, ns, "client")
+	testCNIUpgradeUnderLoad(t, cs, dyn, name, ns, "client")
 
 	// Uninstall: the DaemonSet goes, and its pods take the plugin out.
 	uninstalled := time.Now()

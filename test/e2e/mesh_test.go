@@ -22,7 +22,8 @@ func TestMesh(t *testing.T) {
 	cs, dyn := clients(t)
 	name := installMesh(t, cs, dyn, map[string]any{
 		// Leaf certificates of about a minute, so rotations roll them for real.
-		"controlPlane": map[string]any{"values": map[string]any{"identity": map[string]any{"leafTTL": "1m"}}},
+		// The node's CNI directories, for the switch to CNI at the end.
+		"controlPlane": map[string]any{"values": map[string]any{"identity": map[string]any{"leafTTL": "1m"}, "cni": cniDirs()}},
 		"trust": map[string]any{
 			"rotation": map[string]any{"convergenceTimeout": "3m"},
 			// The issuer is renewed about every minute for the whole suite.
@@ -76,7 +77,10 @@ func TestMesh(t *testing.T) {
 	if !t.Run("GRPCHealthyUpgradeSucceeds", func(t *testing.T) { testGRPCHealthyUpgrade(t, cs, dyn, name) }) {
 		return
 	}
-	t.Run("UpgradeUnderLoadSurvivesOperatorRestart", func(t *testing.T) { testUpgrade(t, cs, dyn, name) })
+	if !t.Run("UpgradeUnderLoadSurvivesOperatorRestart", func(t *testing.T) { testUpgrade(t, cs, dyn, name) }) {
+		return
+	}
+	t.Run("SwitchToCNIUnderLoad", func(t *testing.T) { testSwitchToCNI(t, cs, dyn, name) })
 }
 
 func createServiceAccount(t testing.TB, cs kubernetes.Interface, ns, name string) {

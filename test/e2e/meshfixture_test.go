@@ -110,6 +110,14 @@ func loadPod(t testing.TB, cs kubernetes.Interface, ns, name, serviceAccount, ta
 			Containers: []corev1.Container{{Name: "app", Image: images.SampleAppImage, ImagePullPolicy: corev1.PullIfNotPresent,
 				Args: []string{"load", "-target", target, "-rps", fmt.Sprint(rps), "-duration", d.String(), "-timeout", "2s"}}}},
 	}
+	return startLoad(t, cs, pod, d)
+}
+
+// startLoad creates a load generator pod whose app runs for d, and returns
+// the function that waits for it and reads its summary.
+func startLoad(t testing.TB, cs kubernetes.Interface, pod *corev1.Pod, d time.Duration) func() load.Summary {
+	t.Helper()
+	ns, name := pod.Namespace, pod.Name
 	if _, err := cs.CoreV1().Pods(ns).Create(ctxFor(t, 30*time.Second), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
