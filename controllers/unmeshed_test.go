@@ -180,3 +180,64 @@ func TestUnmeshedPodsAreRestartedOnceTheInjectorAnswers(t *testing.T) {
 		t.Fatalf("api restarted (%s) under Report", stamp)
 	}
 }
+
+// TestCNIPodWithoutRedirectRulesIsRestarted: a pod meshed in CNI mode whose
+// startup check failed (its node's plugin was not there when its sandbox was
+// set up) never starts its app and cannot recover in place; it is reported
+// with the unmeshed pods and its Deployment restarted, so a new pod gets the
+// rules.
+func TestCNIPodWithoutRedirectRulesIsRestarted(t *testing.T) {
+	ctx := context.Background()
+	const name, cpNS, appNS = "norules", "mk-norules", "norules-app"
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS,
+		Labels: map[string]string{contract.InjectKey: contract.InjectEnabled}}}); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web"}, Spec: appsv1.DeploymentSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}}}
+	if err := k8s.Create(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web-rs",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: dep.UID, Controller: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Selector: dep.Spec.Selector, Template: dep.Spec.Template}}
+	if err := k8s.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	// As the injector leaves it in CNI mode, and as the kubelet reports a
+	// failed check in its back-off.
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web-pod",
+		Labels:      map[string]string{"app": "web", contract.ProxyVersionLabel: "0.1.0"},
+		Annotations: map[string]string{contract.InjectedAnnotation: "true", contract.CNIRedirectAnnotation: "--proxy-uid 2102"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: contract.RedirectCheckContainerName, Image: "proxy-init:1"}},
+			Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}
+	if err := k8s.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
+		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}}}}
+	if err := k8s.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := createInstallation(t, newInstallation(name, cpNS)); err != nil {
+		t.Fatal(err)
+	}
+	markDeploymentsAvailable(t, cpNS)
+	eventually(t, "the pod without rules reported and its Deployment restarted", func() error {
+		markDeploymentsAvailableOnce(t, cpNS)
+		mi := getInstallation(t, name)
+		if !slices.Contains(mi.Status.DataPlane.UnmeshedPodNames, appNS+"/web-pod") {
+			return fmt.Errorf("data plane %+v", mi.Status.DataPlane)
+		}
+		if restartStamp(t, appNS, "web") == "" {
+			return fmt.Errorf("web not restarted; data plane: %s", findCondition(mi, meshv1.ConditionDataPlaneReady).Message)
+		}
+		return nil
+	})
+}

@@ -269,7 +269,8 @@ type DataPlaneStatus struct {
 	// UnmeshedPods counts live pods that should carry the proxy and do not:
 	// in a meshed namespace (label meshkeeper.io/inject=enabled or
 	// spec.dataPlane.namespaceSelector), or annotated so themselves, yet
-	// admitted without it.
+	// admitted without it, or (redirect CNI) started without its redirect
+	// rules, so their startup check failed.
 	// +optional
 	UnmeshedPods int32 `json:"unmeshedPods,omitempty"`
 	// UnmeshedPodNames names the first of them ("namespace/name", sorted, at

@@ -31,7 +31,7 @@ func Transform(in any) (any, error) {
 // Pod keeps what the operator's decisions read: metadata (labels,
 // annotations, owners, deletion), whether the pod runs on the host network,
 // its containers' names and images (the proxy is found by name), and the
-// phase, IPs, conditions and container readiness.
+// phase, IPs, conditions, container readiness and failed exits.
 func Pod(p *corev1.Pod) {
 	p.Spec = corev1.PodSpec{
 		HostNetwork:        p.Spec.HostNetwork,
@@ -75,9 +75,21 @@ func statuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	}
 	out := make([]corev1.ContainerStatus, len(in))
 	for i, s := range in {
-		out[i] = corev1.ContainerStatus{Name: s.Name, Ready: s.Ready, Started: s.Started, Image: s.Image, RestartCount: s.RestartCount}
+		out[i] = corev1.ContainerStatus{Name: s.Name, Ready: s.Ready, Started: s.Started, Image: s.Image, RestartCount: s.RestartCount,
+			State: failedExit(s.State), LastTerminationState: failedExit(s.LastTerminationState)}
 	}
 	return out
+}
+
+// failedExit keeps a state only when it is a non-zero exit, and only its
+// code: a failed CNI-mode redirect check is read from it
+// (dataplane.RedirectMissing); a successful exit or a running or waiting
+// state is dropped.
+func failedExit(st corev1.ContainerState) corev1.ContainerState {
+	if t := st.Terminated; t != nil && t.ExitCode != 0 {
+		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: t.ExitCode}}
+	}
+	return corev1.ContainerState{}
 }
 
 func conditions(in []corev1.PodCondition) []corev1.PodCondition {

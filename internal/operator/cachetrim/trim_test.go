@@ -51,18 +51,27 @@ func TestTrimmedPodKeepsEveryDecision(t *testing.T) {
 		return &metav1.OwnerReference{Kind: "Deployment", Name: "web", Controller: ptr.To(true)}
 	}
 	for _, c := range []struct {
-		name        string
-		ready, host bool
-	}{{"ready", true, false}, {"proxy not ready", false, false}, {"host network", true, true}} {
+		name                   string
+		ready, host, cniFailed bool
+	}{{"ready", true, false, false}, {"proxy not ready", false, false, false}, {"host network", true, true, false},
+		{"CNI-mode redirect check failed", false, false, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			full := fullPod(c.ready, c.host)
+			if c.cniFailed {
+				full.Annotations[contract.CNIRedirectAnnotation] = "--proxy-uid 2102"
+				full.Status.Phase = corev1.PodPending
+				full.Status.InitContainerStatuses = append([]corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s"}},
+					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
+						Message: "no redirect rules in this pod's network namespace"}}}}, full.Status.InitContainerStatuses...)
+			}
 			trimmed := full.DeepCopy()
 			if _, err := Transform(trimmed); err != nil {
 				t.Fatal(err)
 			}
 			nsLabels := map[string]string{contract.InjectKey: contract.InjectEnabled}
 			decide := func(p *corev1.Pod) []any {
-				return []any{dataplane.RunsProxy(p), dataplane.HasProxy(p), dataplane.ProxyReady(p), dataplane.Excluded(p),
+				return []any{dataplane.RunsProxy(p), dataplane.HasProxy(p), dataplane.ProxyReady(p), dataplane.Excluded(p), dataplane.RedirectMissing(p),
 					dataplane.ShouldBeMeshed(p, nsLabels, labels.Everything(), "mesh-system"), dataplane.Unmeshed(p, nsLabels, nil, "mesh-system"),
 					workload.OwnerKey(p, rsOwner), p.Status.PodIP, p.Status.Phase,
 					dataplane.Summarize([]*corev1.Pod{p}, "0.1.0"),

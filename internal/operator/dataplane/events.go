@@ -13,13 +13,14 @@ import (
 // PodChangeMatters reports whether a pod update can change a decision of the
 // operator: the data-plane counts (proxy readiness and version), the
 // unmeshed-pod rule (the marks of the injector, the inject annotation,
-// labels), the rotation and upgrade waits (phase, IP, owner, exclusion,
+// labels, a failed CNI-mode redirect check), the rotation and upgrade waits (phase, IP, owner, exclusion,
 // deletion). Status churn nothing reads — other containers' restarts, probe
 // timestamps, condition messages — starts no pass. Pure, for the watch's
 // predicate.
 func PodChangeMatters(before, after *corev1.Pod) bool {
 	return ProxyReady(before) != ProxyReady(after) ||
 		HasProxy(before) != HasProxy(after) || RunsProxy(before) != RunsProxy(after) ||
+		RedirectMissing(before) != RedirectMissing(after) ||
 		proxyImage(before) != proxyImage(after) ||
 		before.Status.Phase != after.Status.Phase || before.Status.PodIP != after.Status.PodIP ||
 		(after.DeletionTimestamp != nil) != (before.DeletionTimestamp != nil) ||

@@ -46,6 +46,11 @@ func TestPodChangeMatters(t *testing.T) {
 		{"inject annotation", func(p *corev1.Pod) { p.Annotations[contract.InjectKey] = contract.InjectDisabled }, true},
 		{"new owner", func(p *corev1.Pod) { p.OwnerReferences[0].UID = "u2" }, true},
 		{"orphaned", func(p *corev1.Pod) { p.OwnerReferences = nil }, true},
+		{"CNI-mode redirect check failed", func(p *corev1.Pod) {
+			p.Annotations[contract.CNIRedirectAnnotation] = "--proxy-uid 2102"
+			p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, corev1.ContainerStatus{Name: contract.RedirectCheckContainerName,
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}})
+		}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before, after := eventPod(), eventPod()

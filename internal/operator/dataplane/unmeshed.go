@@ -54,13 +54,38 @@ func HasProxy(p *corev1.Pod) bool {
 	return false
 }
 
-// Unmeshed reports whether a live pod should carry the proxy and does not.
-// Finished and terminating pods do not count: nothing can mesh them now.
+// Unmeshed reports whether a live pod should carry the proxy and does not,
+// or carries it without its redirect rules (RedirectMissing): either way it
+// needs a new pod. Finished and terminating pods do not count: nothing can
+// mesh them now.
 func Unmeshed(p *corev1.Pod, nsLabels map[string]string, selector labels.Selector, controlPlaneNS string) bool {
 	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return false
 	}
-	return !HasProxy(p) && ShouldBeMeshed(p, nsLabels, selector, controlPlaneNS)
+	return (!HasProxy(p) || RedirectMissing(p)) && ShouldBeMeshed(p, nsLabels, selector, controlPlaneNS)
+}
+
+// RedirectMissing reports whether a pod meshed in CNI mode found no redirect
+// rules in its network namespace: its startup check (the meshkeeper-check
+// init container) failed. The rules are only ever installed when the pod's
+// sandbox is created (the node's CNI plugin was not ready then), so retrying
+// the check cannot help and the app never starts: only a new pod, set up by
+// a plugin that is there, is meshed.
+func RedirectMissing(p *corev1.Pod) bool {
+	if p.Annotations[contract.CNIRedirectAnnotation] == "" {
+		return false
+	}
+	for _, st := range p.Status.InitContainerStatuses {
+		if st.Name != contract.RedirectCheckContainerName {
+			continue
+		}
+		for _, term := range []*corev1.ContainerStateTerminated{st.State.Terminated, st.LastTerminationState.Terminated} {
+			if term != nil && term.ExitCode != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // FindUnmeshed returns the unmeshed pods among pods, sorted by namespace and

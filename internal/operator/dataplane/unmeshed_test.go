@@ -53,6 +53,36 @@ func TestUnmeshed(t *testing.T) {
 		{"succeeded", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), enabled, false, nil},
 		{"failed", pod("shop", func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), enabled, false, nil},
 		{"terminating", pod("shop", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), enabled, false, nil},
+		{"CNI mode, redirect check failed (crash loop)", pod("shop", func(p *corev1.Pod) {
+			cniMeshed(p)
+			p.Status.Phase = corev1.PodPending
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
+				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}}}
+		}), enabled, true, nil},
+		{"CNI mode, redirect check just failed", pod("shop", func(p *corev1.Pod) {
+			cniMeshed(p)
+			p.Status.Phase = corev1.PodPending
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}}}
+		}), enabled, true, nil},
+		{"CNI mode, redirect check passed", pod("shop", func(p *corev1.Pod) {
+			cniMeshed(p)
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}}}
+		}), enabled, false, nil},
+		{"CNI mode, redirect check still running", pod("shop", func(p *corev1.Pod) {
+			cniMeshed(p)
+			p.Status.Phase = corev1.PodPending
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+		}), enabled, false, nil},
+		{"CNI mode, redirect check failed, pod opted out since", pod("shop", func(p *corev1.Pod) {
+			cniMeshed(p)
+			p.Annotations[contract.InjectKey] = contract.InjectDisabled
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}}}
+		}), enabled, false, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,4 +162,11 @@ func TestDecideRestarts(t *testing.T) {
 	if d := DecideRestarts(now, nil); d.RecheckAfter != 0 || d.Restart != nil || d.Waiting != nil {
 		t.Fatalf("nothing to do: %+v", d)
 	}
+}
+
+// cniMeshed marks p as the injector does in CNI mode.
+func cniMeshed(p *corev1.Pod) {
+	p.Labels[contract.ProxyVersionLabel] = "0.2.0"
+	p.Annotations[contract.CNIRedirectAnnotation] = "--proxy-uid 2102"
+	p.Spec.InitContainers = []corev1.Container{{Name: contract.RedirectCheckContainerName}, {Name: contract.ProxyContainerName}}
 }

@@ -174,7 +174,7 @@ func namespaceSelector(mi *meshv1.MeshInstallation) (labels.Selector, error) {
 }
 
 func unmeshedMessage(total int, shown, bare []string, hold string) string {
-	msg := fmt.Sprintf("%d pod(s) should carry the proxy and do not: %s", total, strings.Join(shown, ", "))
+	msg := fmt.Sprintf("%d pod(s) should carry the proxy and do not (or, in CNI mode, started without its redirect rules): %s", total, strings.Join(shown, ", "))
 	if total > len(shown) {
 		msg += fmt.Sprintf(" and %d more", total-len(shown))
 	}
