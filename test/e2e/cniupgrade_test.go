@@ -110,6 +110,15 @@ func cniAgentsRun(ctx context.Context, cs kubernetes.Interface, tag string) erro
 // plaintext to the strict server is still refused, and the load generator
 // counts no failure.
 func testSwitchToCNI(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interface, name string) {
+	// A strict server meshed in InitContainer mode, which the switch rolls too.
+	const strictNS, plainNS = "e2e-strict-cni", "e2e-plain-cni"
+	createNamespace(t, cs, strictNS, map[string]string{contract.InjectKey: contract.InjectEnabled})
+	setAnnotation(t, cs, strictNS, contract.MTLSModeKey, contract.MTLSStrict)
+	waitInjection(t, cs, strictNS)
+	sampleBackend(t, cs, strictNS, 1)
+	eventually(t, ctxFor(t, 3*time.Minute), "strict backend ready", deploymentReady(cs, strictNS, "backend"))
+	createNamespace(t, cs, plainNS, nil)
+
 	before := len(upgradeHistory(getMI(t, dyn, name)))
 	version := statusString(getMI(t, dyn, name), "installedVersion")
 	wait := loadPod(t, cs, "e2e-mesh", "switch-load", "loadgen", "http://backend.e2e-mesh.svc/", loadRPS, 150*time.Second)
@@ -122,13 +131,26 @@ func testSwitchToCNI(t testing.TB, cs kubernetes.Interface, dyn dynamic.Interfac
 	}
 	t.Logf("FIGURE switch-to-cni-seconds=%.0f", time.Since(started).Seconds())
 	eventually(t, ctxFor(t, time.Minute), "CNI DaemonSet ready", daemonSetReady(cs, operatorNamespace, contract.CNIDaemonSetName))
-	for _, ns := range []string{"e2e-mesh", "e2e-strict"} {
+	for ns, want := range map[string]int{"e2e-mesh": 2, strictNS: 1} {
+		eventually(t, ctxFor(t, 2*time.Minute), "backends of "+ns+" meshed through the plugin", func(context.Context) error {
+			pods := meshedPods(t, cs, ns, "app=backend")
+			if len(pods) != want {
+				return fmt.Errorf("%d meshed backend pods, want %d", len(pods), want)
+			}
+			for i := range pods {
+				if pods[i].Annotations[contract.CNIRedirectAnnotation] == "" {
+					return fmt.Errorf("%s still in InitContainer mode", pods[i].Name)
+				}
+			}
+			return nil
+		})
 		for _, p := range meshedPods(t, cs, ns, "app=backend") {
 			requireCNIMeshed(t, &p)
 		}
 	}
 	requireClean(t, wait())
-	expectPodFails(t, cs, "e2e-plain", "plain-to-strict-cni", []string{"get", "-url", "http://backend.e2e-strict.svc/", "-timeout", "15s"})
+	runPod(t, cs, "e2e-mesh", "meshed-to-strict-cni", []string{"get", "-url", "http://backend." + strictNS + ".svc/", "-timeout", "60s"}, 2*time.Minute)
+	expectPodFails(t, cs, plainNS, "plain-to-strict-cni", []string{"get", "-url", "http://backend." + strictNS + ".svc/", "-timeout", "15s"})
 }
 
 // cniDirs are the chart values naming the local cluster's CNI directories
