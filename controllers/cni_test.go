@@ -199,14 +199,7 @@ func TestCNIPluginReadinessPerNode(t *testing.T) {
 // plugin, and the upgrade goes on once every node runs the new one.
 func TestUpgradeWaitsForTheCNIDaemonSetRollout(t *testing.T) {
 	const name, ns = "cniup", "mk-cniup"
-	if err := createInstallation(t, cniInstallation(name, ns)); err != nil {
-		t.Fatal(err)
-	}
-	cniDaemonSet(t, name, ns)
-	setDaemonSetStatus(t, ns, 1, 1, 1, true)
-	pluginPod(t, ns, "node-a", true)
-	markDeploymentsAvailable(t, ns)
-	eventually(t, "Ready", conditionIs(name, meshv1.ConditionReady, metav1.ConditionTrue, meshv1.ReasonReady))
+	readyCNIInstallation(t, name, ns)
 	meshedDeployment(t, "cniup-app", "web")
 	removeApp(t, "cniup-app")
 
@@ -325,14 +318,7 @@ func TestRedirectSwitchRollsWorkloadsInWaves(t *testing.T) {
 // before every node runs the plugin again.
 func TestRollbackWaitsForTheCNIDaemonSetRollout(t *testing.T) {
 	const name, ns, app = "cnirb", "mk-cnirb", "cnirb-app"
-	if err := createInstallation(t, cniInstallation(name, ns)); err != nil {
-		t.Fatal(err)
-	}
-	cniDaemonSet(t, name, ns)
-	setDaemonSetStatus(t, ns, 1, 1, 1, true)
-	pluginPod(t, ns, "node-a", true)
-	markDeploymentsAvailable(t, ns)
-	eventually(t, "Ready", conditionIs(name, meshv1.ConditionReady, metav1.ConditionTrue, meshv1.ReasonReady))
+	readyCNIInstallation(t, name, ns)
 	meshedDeployment(t, app, "api")
 	removeApp(t, app)
 	proxies.failVersion(app, "0.2.0", 0.5)
@@ -376,4 +362,18 @@ func TestRollbackWaitsForTheCNIDaemonSetRollout(t *testing.T) {
 	if rec := driveUpgrade(t, name, ns); rec.Result != "RolledBack" {
 		t.Fatalf("history %+v, want a rollback", rec)
 	}
+}
+
+// readyCNIInstallation creates an installation in CNI mode whose plugin runs
+// on its one node, and waits until it is Ready.
+func readyCNIInstallation(t *testing.T, name, ns string) {
+	t.Helper()
+	if err := createInstallation(t, cniInstallation(name, ns)); err != nil {
+		t.Fatal(err)
+	}
+	cniDaemonSet(t, name, ns)
+	setDaemonSetStatus(t, ns, 1, 1, 1, true)
+	pluginPod(t, ns, "node-a", true)
+	markDeploymentsAvailable(t, ns)
+	eventually(t, "Ready", conditionIs(name, meshv1.ConditionReady, metav1.ConditionTrue, meshv1.ReasonReady))
 }

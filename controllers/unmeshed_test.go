@@ -210,8 +210,8 @@ func TestCNIPodWithoutRedirectRulesIsRestarted(t *testing.T) {
 	// As the injector leaves it in CNI mode, and as the kubelet reports a
 	// failed check in its back-off.
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web-pod",
-		Labels:      map[string]string{"app": "web", contract.ProxyVersionLabel: "0.1.0"},
-		Annotations: map[string]string{contract.InjectedAnnotation: "true", contract.CNIRedirectAnnotation: "--proxy-uid 2102"},
+		Labels:          map[string]string{"app": "web", contract.ProxyVersionLabel: "0.1.0"},
+		Annotations:     map[string]string{contract.InjectedAnnotation: "true", contract.CNIRedirectAnnotation: "--proxy-uid 2102"},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
 		Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: contract.RedirectCheckContainerName, Image: "proxy-init:1"}},
 			Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}

@@ -220,17 +220,7 @@ func restrictedPod(sa string, args ...string) corev1.PodSpec {
 // dryRunRestrictedMeshed: admission (the injector, then Pod Security)
 // accepts a restricted pod and returns it meshed.
 func dryRunRestrictedMeshed(ctx context.Context, cs kubernetes.Interface, ns string) error {
-	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "restricted-probe", Namespace: ns}, Spec: restrictedPod("", "backend")}
-	out, err := cs.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	if err != nil {
-		return err
-	}
-	for _, c := range out.Spec.InitContainers {
-		if c.Name == contract.ProxyContainerName {
-			return nil
-		}
-	}
-	return fmt.Errorf("admitted without the proxy")
+	return dryRunMeshed(ctx, cs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "restricted-probe", Namespace: ns}, Spec: restrictedPod("", "backend")})
 }
 
 // requireCNIMeshed: the pod runs the proxy with its CNI-mode check, and no

@@ -236,8 +236,14 @@ func waitInjection(t testing.TB, cs kubernetes.Interface, ns string) {
 // through admission without creating anything, and says whether it came
 // back with the proxy.
 func dryRunInjected(ctx context.Context, cs kubernetes.Interface, ns string) error {
-	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "injection-probe", Namespace: ns},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: images.SampleAppImage}}}}
+	return dryRunMeshed(ctx, cs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "injection-probe", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: images.SampleAppImage}}}})
+}
+
+// dryRunMeshed: admission (the injector, then every other admission
+// control, Pod Security included) accepts probe and returns it meshed.
+func dryRunMeshed(ctx context.Context, cs kubernetes.Interface, probe *corev1.Pod) error {
+	ns := probe.Namespace
 	out, err := cs.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err != nil {
 		return err
