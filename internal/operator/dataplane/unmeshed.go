@@ -79,6 +79,9 @@ func RedirectMissing(p *corev1.Pod) bool {
 		if st.Name != contract.RedirectCheckContainerName {
 			continue
 		}
+		if st.Ready {
+			return false // it passed in the end (an init container is ready once it exited 0)
+		}
 		for _, term := range []*corev1.ContainerStateTerminated{st.State.Terminated, st.LastTerminationState.Terminated} {
 			if term != nil && term.ExitCode != 0 {
 				return true

@@ -71,6 +71,12 @@ func TestUnmeshed(t *testing.T) {
 			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName,
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}}}
 		}), enabled, false, nil},
+		{"CNI mode, redirect check failed once, then passed", pod("shop", func(p *corev1.Pod) {
+			cniMeshed(p)
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: contract.RedirectCheckContainerName, Ready: true,
+				State:                corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}}}
+		}), enabled, false, nil},
 		{"CNI mode, redirect check still running", pod("shop", func(p *corev1.Pod) {
 			cniMeshed(p)
 			p.Status.Phase = corev1.PodPending
