@@ -1,9 +1,8 @@
 package controllers
 
 import (
-	"time"
-
 	"os"
+	"time"
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"

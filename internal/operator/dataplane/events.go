@@ -13,8 +13,8 @@ import (
 // PodChangeMatters reports whether a pod update can change a decision of the
 // operator: the data-plane counts (proxy readiness and version), the
 // unmeshed-pod rule (the marks of the injector, the inject annotation,
-// labels, a failed CNI-mode redirect check), the rotation and upgrade waits (phase, IP, owner, exclusion,
-// deletion). Status churn nothing reads — other containers' restarts, probe
+// labels, a failed CNI-mode redirect check), the rotation and upgrade waits
+// (phase, IP, owner, exclusion, deletion). Status churn nothing reads — other containers' restarts, probe
 // timestamps, condition messages — starts no pass. Pure, for the watch's
 // predicate.
 func PodChangeMatters(before, after *corev1.Pod) bool {
