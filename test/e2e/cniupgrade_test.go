@@ -19,15 +19,15 @@ import (
 	"github.com/meshkeeper/meshkeeper/test/cluster"
 )
 
-// metricsGate gates on the proxies' own metrics again, after a case that
-// gated on a Prometheus it has since stopped.
-const metricsGate = `"upgrade":{"gate":{"source":null,"prometheus":null,"bakeWindow":"20s","minRequests":100,"minSuccessRate":"0.99"},"stepDeadline":"5m"}`
+// metricsGate is upgradeGate on the proxies' own metrics again, after a case
+// that gated on a Prometheus it has since stopped.
+var metricsGate = `"upgrade":{` + strings.Replace(upgradeGate, `"gate":{`, `"gate":{"source":null,"prometheus":null,`, 1) + `}`
 
 // restrictedLoadPod is loadPod for a namespace enforcing Pod Security
 // "restricted": the same load generator, with a restricted security context.
 func restrictedLoadPod(t testing.TB, cs kubernetes.Interface, ns, name, sa, target string, rps int, d time.Duration) func() load.Summary {
 	t.Helper()
-	spec := restrictedPod(sa, "load", "-target", target, "-rps", fmt.Sprint(rps), "-duration", d.String(), "-timeout", "2s")
+	spec := restrictedPod(sa, loadArgs(target, rps, d)...)
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	return startLoad(t, cs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "loadgen"}}, Spec: spec}, d)
 }

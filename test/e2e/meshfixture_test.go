@@ -108,9 +108,14 @@ func loadPod(t testing.TB, cs kubernetes.Interface, ns, name, serviceAccount, ta
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "loadgen"}},
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: serviceAccount,
 			Containers: []corev1.Container{{Name: "app", Image: images.SampleAppImage, ImagePullPolicy: corev1.PullIfNotPresent,
-				Args: []string{"load", "-target", target, "-rps", fmt.Sprint(rps), "-duration", d.String(), "-timeout", "2s"}}}},
+				Args: loadArgs(target, rps, d)}}},
 	}
 	return startLoad(t, cs, pod, d)
+}
+
+// loadArgs are the sample app's arguments for a load of rps on target for d.
+func loadArgs(target string, rps int, d time.Duration) []string {
+	return []string{"load", "-target", target, "-rps", fmt.Sprint(rps), "-duration", d.String(), "-timeout", "2s"}
 }
 
 // startLoad creates a load generator pod whose app runs for d, and returns
