@@ -25,6 +25,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
+	"github.com/meshkeeper/meshkeeper/internal/operator/derived"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
 	"github.com/meshkeeper/meshkeeper/internal/operator/opmetrics"
 	"github.com/meshkeeper/meshkeeper/internal/operator/probe"
@@ -62,6 +63,10 @@ type Reconciler struct {
 	// Pods, when set, reads every pod from the informer cache as the cache's
 	// own objects (controllers.CachedPods); nil lists them through Client.
 	Pods func(ctx context.Context) ([]*corev1.Pod, error)
+	// Derived, when set, keeps what a pass derives from the pods,
+	// ReplicaSets and namespaces for the next pass that reads the very same
+	// objects; nil derives everything afresh.
+	Derived *derived.Memo
 }
 
 func (r *Reconciler) resync() time.Duration {
@@ -324,7 +329,7 @@ func (r *Reconciler) observeDataPlane(mi *meshv1.MeshInstallation, pods []*corev
 	if rel, err := versions.Lookup(mi.Status.InstalledVersion); err == nil {
 		installed = rel.ProxyVersion
 	}
-	s := dataplane.Summarize(pods, installed)
+	s := derived.Get(r.Derived, "summary\x00"+installed, func() dataplane.Summary { return dataplane.Summarize(pods, installed) })
 	dp := meshv1.DataPlaneStatus{MeshedPods: s.MeshedPods, OutdatedProxies: s.OutdatedProxies, NotReadyProxies: s.NotReadyProxies,
 		UnmeshedPods: mi.Status.DataPlane.UnmeshedPods, UnmeshedPodNames: mi.Status.DataPlane.UnmeshedPodNames}
 	for _, v := range s.Versions {

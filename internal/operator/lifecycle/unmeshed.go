@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -12,11 +13,13 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/operator/conditions"
 	"github.com/meshkeeper/meshkeeper/internal/operator/dataplane"
+	"github.com/meshkeeper/meshkeeper/internal/operator/derived"
 	"github.com/meshkeeper/meshkeeper/internal/operator/upgrade"
 	"github.com/meshkeeper/meshkeeper/internal/operator/workload"
 )
@@ -54,8 +57,32 @@ func (r *Reconciler) observeCluster(ctx context.Context) (cluster, error) {
 	for _, ns := range nss.Items {
 		nsLabels[ns.Name] = ns.Labels
 	}
-	return cluster{Namespaces: nss.Items, Cluster: upgrade.Cluster{
-		Pods: pods, ReplicaSets: rss.Items, PDBs: pdbs.Items, NamespaceLabels: nsLabels}}, nil
+	cl := cluster{Namespaces: nss.Items, Cluster: upgrade.Cluster{
+		Pods: pods, ReplicaSets: rss.Items, PDBs: pdbs.Items, NamespaceLabels: nsLabels, Derived: r.Derived}}
+	r.Derived.Observe(cl.objects())
+	return cl, nil
+}
+
+// objects yields the uid and resourceVersion of every object the derived
+// values (upgrade.Cluster.Derived) are computed from.
+func (c cluster) objects() iter.Seq2[types.UID, string] {
+	return func(yield func(types.UID, string) bool) {
+		for _, p := range c.Pods {
+			if !yield(p.UID, p.ResourceVersion) {
+				return
+			}
+		}
+		for i := range c.ReplicaSets {
+			if !yield(c.ReplicaSets[i].UID, c.ReplicaSets[i].ResourceVersion) {
+				return
+			}
+		}
+		for i := range c.Namespaces {
+			if !yield(c.Namespaces[i].UID, c.Namespaces[i].ResourceVersion) {
+				return
+			}
+		}
+	}
 }
 
 func (r *Reconciler) listPods(ctx context.Context) ([]*corev1.Pod, error) {
@@ -87,7 +114,13 @@ func (r *Reconciler) reconcileUnmeshed(ctx context.Context, mi *meshv1.MeshInsta
 	if err != nil {
 		return 0, err
 	}
-	pods := dataplane.FindUnmeshed(cl.Pods, cl.NamespaceLabels, selector, mi.Spec.ControlPlane.Namespace)
+	selectorKey := "<none>"
+	if selector != nil {
+		selectorKey = selector.String()
+	}
+	pods := derived.Get(cl.Derived, "unmeshed\x00"+selectorKey+"\x00"+mi.Spec.ControlPlane.Namespace, func() []*corev1.Pod {
+		return slices.Clip(dataplane.FindUnmeshed(cl.Pods, cl.NamespaceLabels, selector, mi.Spec.ControlPlane.Namespace))
+	})
 	names := make([]string, 0, len(pods))
 	for _, p := range pods {
 		names = append(names, p.Namespace+"/"+p.Name)

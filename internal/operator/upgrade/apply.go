@@ -64,7 +64,7 @@ func (r *Runner) Step(ctx context.Context, mi *meshv1.MeshInstallation, cl Clust
 	if err != nil {
 		return Step{}, err
 	}
-	workloads := meshedWorkloads(append(meshed, unmeshed...), cl.ReplicaSets, planned)
+	workloads := cl.workloads(meshed, unmeshed, planned)
 	facts := Facts{
 		Now: r.Clock.Now(), Spec: mi.Spec, Upgrade: mi.Status.Upgrade, History: mi.Status.UpgradeHistory,
 		Supported: versions.Supported(), ProxyVersions: versions.ProxyVersions(), ControlPlane: cp,
