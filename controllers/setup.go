@@ -7,6 +7,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/meshkeeper/meshkeeper/internal/operator/derived"
 	"github.com/meshkeeper/meshkeeper/internal/operator/helm"
 	"github.com/meshkeeper/meshkeeper/internal/operator/lifecycle"
 	"github.com/meshkeeper/meshkeeper/internal/operator/opmetrics"
@@ -31,12 +32,22 @@ type Mesh struct {
 	// InjectorCerts reads the serving certificate the injector presents; nil
 	// keeps a renewal's old webhook CA trusted.
 	InjectorCerts trust.ServingCertReader
+	// TrustNamespace is the namespace whose Secrets the operator may watch:
+	// its own, where its Role grants list and watch. A steady trust pass for
+	// a control plane there reads from informers (trust.Cached); ""
+	// reads every pass past the cache; trust.AllNamespaces watches the
+	// Secrets of every namespace (envtest).
+	TrustNamespace string
 }
 
 // NewMeshInstallationReconciler wires the reconciler's dependencies from a
 // manager; clk and the mesh are injected so tests can move time and play the
 // data plane.
-func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mesh Mesh) *MeshInstallationReconciler {
+func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mesh Mesh) (*MeshInstallationReconciler, error) {
+	cached, err := trustCache(mgr, clk, mesh.TrustNamespace)
+	if err != nil {
+		return nil, err
+	}
 	recorder := mgr.GetEventRecorder(EventSource)
 	memo := release.NewMemo(clk)
 	helmClient := &release.MemoHelm{HelmClient: helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm")), Memo: memo}
@@ -48,7 +59,8 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Trust: &rotation.Runner{
-				Trust:    &trust.Manager{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk, Injector: mesh.InjectorCerts},
+				Trust: &trust.Manager{Client: cached.Recording(mgr.GetClient()), APIReader: mgr.GetAPIReader(), Clock: clk,
+					Injector: mesh.InjectorCerts, Cached: cached},
 				Client:   mgr.GetClient(),
 				Proxies:  mesh.Proxies,
 				Clock:    clk,
@@ -68,8 +80,9 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 			Recorder: recorder,
 			Metrics:  opmetrics.Default(),
 			Pods:     CachedPods(mgr.GetCache(), mgr.GetClient()),
+			Derived:  &derived.Memo{},
 		},
-	}
+	}, nil
 }
 
 // Environment variables the manager's Deployment sets from the downward API.
@@ -84,9 +97,9 @@ const (
 // Service name with a token for the operator's own ServiceAccount (skipped,
 // with a log line, when the downward-API variables are missing, e.g. `make run`).
 func InClusterMesh(mgr ctrl.Manager) Mesh {
-	mesh := Mesh{Proxies: proxymetrics.NewScraper(), Injector: probe.DryRunInjection{Client: mgr.GetClient()},
-		InjectorCerts: probe.InjectorServingCerts{Client: mgr.GetClient()}}
 	ns, sa := os.Getenv(EnvPodNamespace), os.Getenv(EnvServiceAccountName)
+	mesh := Mesh{Proxies: proxymetrics.NewScraper(), Injector: probe.DryRunInjection{Client: mgr.GetClient()},
+		InjectorCerts: probe.InjectorServingCerts{Client: mgr.GetClient()}, TrustNamespace: ns}
 	if ns == "" || sa == "" {
 		ctrl.Log.WithName("setup").Info("identity probe disabled: the operator's namespace or ServiceAccount is unknown",
 			"env", []string{EnvPodNamespace, EnvServiceAccountName})

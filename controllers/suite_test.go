@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
 	"github.com/meshkeeper/meshkeeper/internal/testsupport/apicount"
 	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
@@ -61,7 +62,14 @@ func TestMain(m *testing.M) {
 			fmt.Println("manager:", err)
 			return 1
 		}
-		reconciler = NewMeshInstallationReconciler(mgr, testClock, Mesh{Proxies: proxies, Injector: injector, InjectorCerts: injector})
+		// Every test's control plane has its own namespace: the trust
+		// informer watches them all, so every case runs the cached trial.
+		reconciler, err = NewMeshInstallationReconciler(mgr, testClock, Mesh{Proxies: proxies, Injector: injector, InjectorCerts: injector,
+			TrustNamespace: trust.AllNamespaces})
+		if err != nil {
+			fmt.Println("reconciler:", err)
+			return 1
+		}
 		reconciler.Lifecycle.Resync, reconciler.Memo.TTL = resync.interval, resync.memoTTL
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			fmt.Println("setup:", err)

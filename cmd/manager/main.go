@@ -54,7 +54,11 @@ func main() {
 		log.Error(err, "create manager")
 		os.Exit(1)
 	}
-	if err := controllers.NewMeshInstallationReconciler(mgr, clock.RealClock{}, controllers.InClusterMesh(mgr)).SetupWithManager(mgr); err != nil {
+	rec, err := controllers.NewMeshInstallationReconciler(mgr, clock.RealClock{}, controllers.InClusterMesh(mgr))
+	if err == nil {
+		err = rec.SetupWithManager(mgr)
+	}
+	if err != nil {
 		log.Error(err, "set up controller")
 		os.Exit(1)
 	}

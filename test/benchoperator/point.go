@@ -63,8 +63,12 @@ func runPoint(ctx context.Context, sz Size, logf func(string, ...any)) (Point, e
 	if err != nil {
 		return p, err
 	}
-	rec := controllers.NewMeshInstallationReconciler(mgr, clock.RealClock{},
-		controllers.Mesh{Proxies: &standInProxies{Client: admin, ControlPlane: controlPlane}})
+	// The operator's own namespace is the control plane's, as in a cluster.
+	rec, err := controllers.NewMeshInstallationReconciler(mgr, clock.RealClock{},
+		controllers.Mesh{Proxies: &standInProxies{Client: admin, ControlPlane: controlPlane}, TrustNamespace: controlPlane})
+	if err != nil {
+		return p, err
+	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return p, err
 	}

@@ -46,8 +46,16 @@ type Outcome struct {
 }
 
 // Reconcile loads the trust objects, then either repairs the steady state or
-// advances a rotation by one step. Progress lives in mi.Status.Trust.
+// advances a rotation by one step. Progress lives in mi.Status.Trust. A
+// steady pass that needs nothing done is answered from informers (trial).
 func (r *Runner) Reconcile(ctx context.Context, mi *meshv1.MeshInstallation) (*Outcome, error) {
+	if out, ok := r.trial(ctx, mi); ok {
+		return out, nil
+	}
+	return r.reconcile(ctx, mi)
+}
+
+func (r *Runner) reconcile(ctx context.Context, mi *meshv1.MeshInstallation) (*Outcome, error) {
 	st, err := r.Trust.Load(ctx, mi)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,10 @@ type Manager struct {
 	// Injector reads the serving certificate the injector presents; nil
 	// keeps a renewal's old webhook CA trusted (it is never dropped unseen).
 	Injector ServingCertReader
+	// Cached, when set, serves the trust objects of its namespace from
+	// informers to rotation.Runner's cached trial; nil reads every pass past
+	// the cache.
+	Cached *Cached
 }
 
 func (m *Manager) ensureNamespace(ctx context.Context, name, installation string) error {
