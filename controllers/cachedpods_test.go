@@ -53,11 +53,11 @@ func TestCachedPodsAreTheInformersOwnObjects(t *testing.T) {
 
 func TestPodsOfRefusesAnotherKind(t *testing.T) {
 	p := &corev1.Pod{}
-	got, err := podsOf([]any{p})
+	got, err := objectsOf[*corev1.Pod]([]any{p})
 	if err != nil || len(got) != 1 || got[0] != p {
-		t.Fatalf("podsOf = %v, %v", got, err)
+		t.Fatalf("objectsOf = %v, %v", got, err)
 	}
-	if _, err := podsOf([]any{p, &corev1.ConfigMap{}}); err == nil {
+	if _, err := objectsOf[*corev1.Pod]([]any{p, &corev1.ConfigMap{}}); err == nil {
 		t.Fatal("a ConfigMap in the pod store was taken for a pod")
 	}
 }

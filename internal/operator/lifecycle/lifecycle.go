@@ -63,6 +63,9 @@ type Reconciler struct {
 	// Pods, when set, reads every pod from the informer cache as the cache's
 	// own objects (controllers.CachedPods); nil lists them through Client.
 	Pods func(ctx context.Context) ([]*corev1.Pod, error)
+	// ReplicaSets, when set, reads every ReplicaSet the same way
+	// (controllers.CachedReplicaSets); nil lists them through Client.
+	ReplicaSets func(ctx context.Context) ([]*appsv1.ReplicaSet, error)
 	// Derived, when set, keeps what a pass derives from the pods,
 	// ReplicaSets and namespaces for the next pass that reads the very same
 	// objects; nil derives everything afresh.

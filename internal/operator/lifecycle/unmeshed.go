@@ -45,8 +45,8 @@ func (r *Reconciler) observeCluster(ctx context.Context) (cluster, error) {
 	if err := r.Client.List(ctx, &nss, client.UnsafeDisableDeepCopy); err != nil {
 		return cluster{}, err
 	}
-	var rss appsv1.ReplicaSetList
-	if err := r.Client.List(ctx, &rss, client.UnsafeDisableDeepCopy); err != nil {
+	rss, err := r.listReplicaSets(ctx)
+	if err != nil {
 		return cluster{}, err
 	}
 	var pdbs policyv1.PodDisruptionBudgetList
@@ -58,7 +58,7 @@ func (r *Reconciler) observeCluster(ctx context.Context) (cluster, error) {
 		nsLabels[ns.Name] = ns.Labels
 	}
 	cl := cluster{Namespaces: nss.Items, Cluster: upgrade.Cluster{
-		Pods: pods, ReplicaSets: rss.Items, PDBs: pdbs.Items, NamespaceLabels: nsLabels, Derived: r.Derived}}
+		Pods: pods, ReplicaSets: rss, PDBs: pdbs.Items, NamespaceLabels: nsLabels, Derived: r.Derived}}
 	r.Derived.Observe(cl.objects())
 	return cl, nil
 }
@@ -72,8 +72,8 @@ func (c cluster) objects() iter.Seq2[types.UID, string] {
 				return
 			}
 		}
-		for i := range c.ReplicaSets {
-			if !yield(c.ReplicaSets[i].UID, c.ReplicaSets[i].ResourceVersion) {
+		for _, rs := range c.ReplicaSets {
+			if !yield(rs.UID, rs.ResourceVersion) {
 				return
 			}
 		}
@@ -93,11 +93,27 @@ func (r *Reconciler) listPods(ctx context.Context) ([]*corev1.Pod, error) {
 	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	out := make([]*corev1.Pod, len(list.Items))
-	for i := range list.Items {
-		out[i] = &list.Items[i]
+	return pointersTo(list.Items), nil
+}
+
+func (r *Reconciler) listReplicaSets(ctx context.Context) ([]*appsv1.ReplicaSet, error) {
+	if r.ReplicaSets != nil {
+		return r.ReplicaSets(ctx)
 	}
-	return out, nil
+	var list appsv1.ReplicaSetList
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	return pointersTo(list.Items), nil
+}
+
+// pointersTo points at each item of a list (read-only, like the cache's own).
+func pointersTo[E any](items []E) []*E {
+	out := make([]*E, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
 
 // unmeshedCheck is what the unmeshed-pod phase needs to know besides the pods.

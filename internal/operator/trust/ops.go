@@ -24,12 +24,19 @@ func (m *Manager) PublishBundle(ctx context.Context, mi *meshv1.MeshInstallation
 	if err := m.writeBundle(ctx, mi.Spec.ControlPlane.Namespace, mi.Name, pem); err != nil {
 		return err
 	}
+	// Both lists are the cache's own objects, read-only: copying 200
+	// namespaces and their bundles on every pass was most of an unchanged
+	// pass's garbage at bench-operator's large point.
 	var nsList corev1.NamespaceList
-	if err := m.Client.List(ctx, &nsList); err != nil {
+	if err := m.Client.List(ctx, &nsList, client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	current, err := m.publishedBundles(ctx, mi.Name, pem)
+	if err != nil {
 		return err
 	}
 	for _, ns := range nsList.Items {
-		if systemNamespaces[ns.Name] || ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
+		if systemNamespaces[ns.Name] || ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating || current[ns.Name] {
 			continue
 		}
 		if err := m.writeBundle(ctx, ns.Name, mi.Name, pem); err != nil {
@@ -37,6 +44,24 @@ func (m *Manager) PublishBundle(ctx context.Context, mi *meshv1.MeshInstallation
 		}
 	}
 	return nil
+}
+
+// publishedBundles names the namespaces whose cached bundle is already
+// exactly what writeBundle would leave there (this content, labelled for this
+// installation): writeBundle would return at once for them.
+func (m *Manager) publishedBundles(ctx context.Context, installation, pem string) (map[string]bool, error) {
+	var cms corev1.ConfigMapList
+	if err := m.Client.List(ctx, &cms, client.MatchingLabels{contract.InstallationLabel: installation}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(cms.Items))
+	for i := range cms.Items {
+		cm := &cms.Items[i]
+		if cm.Name == BundleConfigMap && len(cm.Data) == 1 && cm.Data[BundleKey] == pem && len(cm.BinaryData) == 0 {
+			out[cm.Namespace] = true
+		}
+	}
+	return out, nil
 }
 
 // IssueIssuer signs a new identity issuer with signer and stores it for the

@@ -18,7 +18,7 @@ import (
 // read-only, and a filter must build a new slice rather than edit one in place.
 type Cluster struct {
 	Pods        []*corev1.Pod
-	ReplicaSets []appsv1.ReplicaSet
+	ReplicaSets []*appsv1.ReplicaSet
 	PDBs        []policyv1.PodDisruptionBudget
 	// NamespaceLabels are the labels of every namespace by name.
 	NamespaceLabels map[string]map[string]string

@@ -177,7 +177,11 @@ func MeshedWorkloads(pods []corev1.Pod, replicaSets []appsv1.ReplicaSet, planned
 	for i := range pods {
 		ptrs[i] = &pods[i]
 	}
-	return meshedWorkloads(ptrs, replicaSets, planned)
+	rss := make([]*appsv1.ReplicaSet, len(replicaSets))
+	for i := range replicaSets {
+		rss[i] = &replicaSets[i]
+	}
+	return meshedWorkloads(ptrs, rss, planned)
 }
 
 // ref names an object in a namespace; as a map key it costs no string
@@ -190,11 +194,10 @@ type ref struct{ kind, namespace, name string }
 func (r ref) key() string { return workload.Key(r.kind, r.namespace, r.name) }
 
 // meshedWorkloads is MeshedWorkloads over pointers into the pass's pods.
-func meshedWorkloads(pods []*corev1.Pod, replicaSets []appsv1.ReplicaSet, planned []string) []Workload {
+func meshedWorkloads(pods []*corev1.Pod, replicaSets []*appsv1.ReplicaSet, planned []string) []Workload {
 	rsOwner := make(map[ref]string, len(replicaSets)) // ReplicaSet → Deployment name
 	desired := map[ref]int32{}                        // Deployment → replicas over its ReplicaSets
-	for i := range replicaSets {
-		rs := &replicaSets[i]
+	for _, rs := range replicaSets {
 		owner := metav1.GetControllerOfNoCopy(rs)
 		if owner == nil || owner.Kind != KindDeployment {
 			continue
