@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -40,6 +41,9 @@ type MeshInstallationReconciler struct {
 	Memo *release.Memo
 	// seen makes a pass start from the operator's own last write (current).
 	seen seenVersions
+	// trustSecrets is the informer on the operator's namespace's Secrets
+	// (nil when there is none); their changes start passes.
+	trustSecrets cache.Cache
 }
 
 // +kubebuilder:rbac:groups=mesh.meshkeeper.io,resources=meshinstallations,verbs=get;list;watch;update;patch
@@ -127,7 +131,7 @@ func (r *MeshInstallationReconciler) finalize(ctx context.Context, mi *meshv1.Me
 // readiness and drift), namespaces (to publish the trust bundle in new ones,
 // and to notice one labelled for injection) and the pods of the mesh.
 func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&meshv1.MeshInstallation{}).
 		// The owner's deletion hands the mesh to the next installation in line.
 		Watches(&meshv1.MeshInstallation{}, handler.EnqueueRequestsFromMapFunc(r.allInstallations),
@@ -168,8 +172,11 @@ func (r *MeshInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				},
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
-		Named("meshinstallation").
-		Complete(r)
+		Named("meshinstallation")
+	if r.trustSecrets != nil {
+		b = b.WatchesRawSource(r.trustSecretEvents())
+	}
+	return b.Complete(r)
 }
 
 // ofTheMesh reports whether a pod is meshed or should be by any

@@ -44,7 +44,7 @@ type Mesh struct {
 // manager; clk and the mesh are injected so tests can move time and play the
 // data plane.
 func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mesh Mesh) (*MeshInstallationReconciler, error) {
-	cached, err := trustCache(mgr, clk, mesh.TrustNamespace)
+	cached, secrets, err := trustCache(mgr, clk, mesh.TrustNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +53,9 @@ func NewMeshInstallationReconciler(mgr ctrl.Manager, clk clock.PassiveClock, mes
 	helmClient := &release.MemoHelm{HelmClient: helm.NewManager(mgr.GetConfig(), ctrl.Log.WithName("helm")), Memo: memo}
 	cpProbe := &probe.ControlPlane{Client: mgr.GetClient(), Injector: mesh.Injector, Identity: mesh.Identity}
 	return &MeshInstallationReconciler{
-		Client: mgr.GetClient(),
-		Memo:   memo,
+		Client:       mgr.GetClient(),
+		Memo:         memo,
+		trustSecrets: secrets,
 		Lifecycle: &lifecycle.Reconciler{
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),

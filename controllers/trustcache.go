@@ -10,7 +10,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
 )
 
@@ -21,9 +25,9 @@ const helmReleaseSecretType = "helm.sh/release.v1"
 // trustCache starts, with the manager, an informer on the Secrets of
 // namespace alone (the operator may not watch Secrets cluster-wide) and
 // returns the trust reads it serves; nil when namespace is "".
-func trustCache(mgr ctrl.Manager, clk clock.PassiveClock, namespace string) (*trust.Cached, error) {
+func trustCache(mgr ctrl.Manager, clk clock.PassiveClock, namespace string) (*trust.Cached, cache.Cache, error) {
 	if namespace == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	opts := cache.Options{
 		Scheme: mgr.GetScheme(),
@@ -38,15 +42,37 @@ func trustCache(mgr ctrl.Manager, clk clock.PassiveClock, namespace string) (*tr
 	}
 	secrets, err := cache.New(mgr.GetConfig(), opts)
 	if err != nil {
-		return nil, fmt.Errorf("trust Secret cache: %w", err)
+		return nil, nil, fmt.Errorf("trust Secret cache: %w", err)
 	}
 	// Registered now, so the informer starts and syncs with the manager
 	// instead of on the first pass's read.
 	if _, err := secrets.GetInformer(context.Background(), &corev1.Secret{}); err != nil {
-		return nil, fmt.Errorf("trust Secret informer: %w", err)
+		return nil, nil, fmt.Errorf("trust Secret informer: %w", err)
 	}
 	if err := mgr.Add(secrets); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &trust.Cached{Secrets: secrets, ConfigMaps: mgr.GetCache(), Namespace: namespace, Clock: clk}, nil
+	return &trust.Cached{Secrets: secrets, ConfigMaps: mgr.GetCache(), Namespace: namespace, Clock: clk}, secrets, nil
+}
+
+// trustSecretEvents starts a pass of every installation a changed trust
+// Secret belongs to: a Secret deleted or edited by hand is repaired at once,
+// and a pass that read the informer before it saw the change is followed by
+// one that sees it.
+func (r *MeshInstallationReconciler) trustSecretEvents() source.Source {
+	return source.Kind(r.trustSecrets, &corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(
+		func(ctx context.Context, s *corev1.Secret) []reconcile.Request {
+			var list meshv1.MeshInstallationList
+			if err := r.List(ctx, &list); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "list installations for a trust Secret")
+				return nil
+			}
+			var reqs []reconcile.Request
+			for i := range list.Items {
+				if trust.IsTrustSecret(&list.Items[i], s.Namespace, s.Name) {
+					reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+				}
+			}
+			return reqs
+		}))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/meshkeeper/meshkeeper/internal/contract"
 	"github.com/meshkeeper/meshkeeper/internal/operator/trust"
 	"github.com/meshkeeper/meshkeeper/internal/pki"
+	"github.com/meshkeeper/meshkeeper/internal/testsupport"
 )
 
 // bundleSnapshot is one published bundle as a user namespace saw it, with the
@@ -285,4 +286,28 @@ func TestAnchorSourceSwitchesKeepTheOldAnchorUntilProxiesMoved(t *testing.T) {
 	issuer = settledOn(t, "switch", "mk-switch", back)
 	rec.assertOverlap(t, user, back, issuer)
 	assertRotatedTo(t, "mk-switch", back, "switch-app")
+}
+
+// The issuer Secret deleted by hand is re-issued at once, with no other
+// change to start a pass: the trust Secrets are watched (the informer the
+// steady passes read), and the pass that sees the deletion falls back to
+// reads past the cache and writes.
+func TestIssuerSecretDeletedByHandIsReissuedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	mi := installReady(t, "lostissuer", "mk-lostissuer")
+	anchor, issuer := mi.Status.Trust.Anchor.Fingerprint, mi.Status.Trust.Issuer.Fingerprint
+	if err := k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mk-lostissuer", Name: trust.IssuerSecret}}); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "a new issuer under the same anchor", 20*time.Second, func() error {
+		var s corev1.Secret
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "mk-lostissuer", Name: trust.IssuerSecret}, &s); err != nil {
+			return err
+		}
+		ts := getInstallation(t, "lostissuer").Status.Trust
+		if ts.Issuer == nil || ts.Issuer.Fingerprint == issuer || ts.Anchor.Fingerprint != anchor {
+			return fmt.Errorf("anchor %+v, issuer %+v", ts.Anchor, ts.Issuer)
+		}
+		return nil
+	})
 }

@@ -12,6 +12,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
 	"github.com/meshkeeper/meshkeeper/internal/testsupport/kubeenv"
 )
 
@@ -120,5 +121,31 @@ func TestRefuseWrites(t *testing.T) {
 	}
 	if err := w.Get(ctx, client.ObjectKeyFromObject(s), &corev1.Secret{}); err != nil {
 		t.Fatalf("reads pass through: %v", err)
+	}
+}
+
+func TestIsTrustSecret(t *testing.T) {
+	generated := &meshv1.MeshInstallation{}
+	generated.Spec.ControlPlane.Namespace = "cp"
+	provided := generated.DeepCopy()
+	provided.Spec.Trust.AnchorSecretRef = &meshv1.SecretReference{Name: "my-anchor"}
+	cases := []struct {
+		mi       *meshv1.MeshInstallation
+		ns, name string
+		trustOf  bool
+	}{
+		{generated, "cp", AnchorSecret, true},
+		{generated, "cp", NextAnchorSecret, true},
+		{generated, "cp", IssuerSecret, true},
+		{generated, "cp", InjectorTLSSecret, true},
+		{generated, "cp", "my-anchor", false},
+		{provided, "cp", "my-anchor", true},
+		{generated, "elsewhere", IssuerSecret, false},
+		{generated, "cp", "sh.helm.release.v1.meshkeeper.v1", false},
+	}
+	for _, tc := range cases {
+		if got := IsTrustSecret(tc.mi, tc.ns, tc.name); got != tc.trustOf {
+			t.Errorf("IsTrustSecret(ref %v, %s/%s) = %v, want %v", tc.mi.Spec.Trust.AnchorSecretRef, tc.ns, tc.name, got, tc.trustOf)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package trust
 
-import "github.com/meshkeeper/meshkeeper/internal/contract"
+import (
+	meshv1 "github.com/meshkeeper/meshkeeper/api/v1alpha1"
+	"github.com/meshkeeper/meshkeeper/internal/contract"
+)
 
 // Objects the operator owns in the control-plane namespace.
 const (
@@ -24,3 +27,20 @@ const (
 
 // systemNamespaces never receive the bundle: nothing there is meshed.
 var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// IsTrustSecret reports whether the Secret namespace/name holds trust of mi:
+// its anchor (generated or the one it references), the next anchor, the
+// issuer or the injector's serving certificate.
+func IsTrustSecret(mi *meshv1.MeshInstallation, namespace, name string) bool {
+	if namespace != mi.Spec.ControlPlane.Namespace {
+		return false
+	}
+	if ref := mi.Spec.Trust.AnchorSecretRef; ref != nil && ref.Name == name {
+		return true
+	}
+	switch name {
+	case AnchorSecret, NextAnchorSecret, IssuerSecret, InjectorTLSSecret:
+		return true
+	}
+	return false
+}
