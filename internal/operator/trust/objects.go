@@ -21,9 +21,9 @@ import (
 type Manager struct {
 	// Client writes, and reads the cached kinds (namespaces, labelled ConfigMaps).
 	Client client.Client
-	// APIReader reads uncached. Secrets are always read this way: the operator
-	// may read Secrets only in the namespaces it owns, so it never watches them
-	// cluster-wide.
+	// APIReader reads uncached. Secrets are read this way, except in a
+	// steady pass's cached trial (Cached): the operator may watch Secrets
+	// only in its own namespace, never cluster-wide.
 	APIReader client.Reader
 	Clock     clock.PassiveClock
 	// Injector reads the serving certificate the injector presents; nil
