@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/meshkeeper/meshkeeper/internal/buildinfo"
@@ -86,6 +87,13 @@ func ServeProxy(args []string) error {
 		}
 		defer finish()
 	}
+	if dir := os.Getenv(TraceDirEnv); dir != "" {
+		finish, err := traceTo(dir, *role)
+		if err != nil {
+			return err
+		}
+		defer finish()
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sidecar.TuneMemory(os.Getenv) // as cmd/proxy does, with the default cores
 	sidecar.TuneCPU(contract.DefaultProxyCores, os.Getenv)
@@ -121,4 +129,21 @@ func profile(dir, role string) (func(), error) {
 		runtime.GC()
 		_ = pprof.Lookup("allocs").WriteTo(heap, 0)
 	}, nil
+}
+
+// TraceDirEnv names a directory where each proxy child writes an execution
+// trace of its whole life (<role>.trace): scheduler latency, GC pauses and
+// mark assists, which a CPU profile does not show.
+const TraceDirEnv = "BENCH_PROXY_TRACE_DIR"
+
+func traceTo(dir, role string) (func(), error) {
+	f, err := os.Create(filepath.Join(dir, role+".trace"))
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() { trace.Stop(); _ = f.Close() }, nil
 }
