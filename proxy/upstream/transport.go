@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
@@ -77,7 +76,7 @@ type Transports struct {
 	m        map[transportKey]*http.Transport
 	h1       map[string]*h1Pool           // by identity
 	legacy   map[netip.AddrPort]time.Time // peer → when it refused to multiplex
-	inflight map[peerKey]*atomic.Int32    // HTTP/1 requests in flight to a meshed peer
+	inflight map[peerKey]*peerGate        // HTTP/1 requests in flight to a meshed peer (gate.go)
 }
 
 type peerKey struct {
@@ -95,11 +94,9 @@ func (p *Transports) RoundTrip(req *http.Request) (*http.Response, error) {
 	h2 := req.ProtoMajor == 2
 	if t.Meshed() && !isUpgrade(req) && !p.isLegacy(t.Addr) {
 		if !h2 {
-			n := p.inflightTo(peerKey{t.Identity, t.Addr})
-			if n.Add(1) <= maxH1PerPeer {
-				return p.roundTripCounted(req, t, n)
+			if g := p.gateTo(peerKey{t.Identity, t.Addr}); g.enter(req.Context()) {
+				return p.roundTripCounted(req, t, g)
 			}
-			n.Add(-1)
 		}
 		resp, err := p.roundTripMux(req, t, h2)
 		if !errors.Is(err, errNoMux) {
@@ -138,51 +135,52 @@ func (p *Transports) h1Pool(identity string) *h1Pool {
 	return pool
 }
 
-// roundTripCounted sends an HTTP/1 request on a connection of its own and
-// counts it in n until its response body is closed.
-func (p *Transports) roundTripCounted(req *http.Request, t discovery.Target, n *atomic.Int32) (*http.Response, error) {
+// roundTripCounted sends an HTTP/1 request admitted by g on a connection of
+// its own; the request holds its slot until its response body is closed.
+func (p *Transports) roundTripCounted(req *http.Request, t discovery.Target, g *peerGate) (*http.Response, error) {
+	start := p.now()
 	resp, err := p.roundTripH1(req, t)
 	if err != nil {
-		n.Add(-1)
+		g.leave(p.now().Sub(start))
 		return nil, err
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, n: n}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { g.leave(p.now().Sub(start)) }}
 	return resp, nil
 }
 
-// releaseBody decrements n once, when the response body is closed.
+// releaseBody calls release once, when the response body is closed.
 type releaseBody struct {
 	io.ReadCloser
-	n    *atomic.Int32
-	once sync.Once
+	release func()
+	once    sync.Once
 }
 
 func (b *releaseBody) Close() error {
-	b.once.Do(func() { b.n.Add(-1) })
+	b.once.Do(b.release)
 	return b.ReadCloser.Close()
 }
 
-func (p *Transports) inflightTo(k peerKey) *atomic.Int32 {
+func (p *Transports) gateTo(k peerKey) *peerGate {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n, ok := p.inflight[k]
+	g, ok := p.inflight[k]
 	if !ok {
 		if p.inflight == nil {
-			p.inflight = map[peerKey]*atomic.Int32{}
+			p.inflight = map[peerKey]*peerGate{}
 		}
 		if len(p.inflight) >= maxTrackedPeers {
 			// Endpoints come and go; forget idle ones. A request still
-			// holding a forgotten counter only loosens the bound briefly.
-			for k, c := range p.inflight {
-				if c.Load() == 0 {
+			// holding a forgotten gate only loosens the bound briefly.
+			for k, g := range p.inflight {
+				if !g.busy() {
 					delete(p.inflight, k)
 				}
 			}
 		}
-		n = new(atomic.Int32)
-		p.inflight[k] = n
+		g = newPeerGate()
+		p.inflight[k] = g
 	}
-	return n
+	return g
 }
 
 // roundTripMux sends req over the multiplexed connection. On errNoMux nothing
