@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshkeeper/meshkeeper/proxy/discovery"
@@ -144,19 +145,24 @@ func (p *Transports) roundTripCounted(req *http.Request, t discovery.Target, g *
 		g.leave(p.now().Sub(start))
 		return nil, err
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { g.leave(p.now().Sub(start)) }}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, p: p, g: g, start: start}
 	return resp, nil
 }
 
-// releaseBody calls release once, when the response body is closed.
+// releaseBody frees its request's slot in g once, when the response body is
+// closed, telling g how long the request held it.
 type releaseBody struct {
 	io.ReadCloser
-	release func()
-	once    sync.Once
+	p     *Transports // its clock
+	g     *peerGate
+	start time.Time
+	done  atomic.Bool
 }
 
 func (b *releaseBody) Close() error {
-	b.once.Do(b.release)
+	if b.done.CompareAndSwap(false, true) {
+		b.g.leave(b.p.now().Sub(b.start))
+	}
 	return b.ReadCloser.Close()
 }
 
