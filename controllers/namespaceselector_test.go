@@ -46,10 +46,12 @@ func TestNamespaceSelectorReachesTheInjector(t *testing.T) {
 	if !meshns.Meshed(shop, sel) || meshns.Meshed(map[string]string{"team": "ops"}, sel) {
 		t.Fatalf("the injector's selector %q does not select as the spec says", flag)
 	}
+	// Helm creates the webhook configuration after the Deployment, within
+	// the same install: the Deployment seen above may be all there is yet.
 	var wh admissionv1.MutatingWebhookConfiguration
-	if err := k8s.Get(ctx, client.ObjectKey{Name: "meshkeeper-proxy-injector-mk-selector"}, &wh); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, "the injector's webhook configuration", func() error {
+		return k8s.Get(ctx, client.ObjectKey{Name: "meshkeeper-proxy-injector-mk-selector"}, &wh)
+	})
 	admits, err := metav1.LabelSelectorAsSelector(wh.Webhooks[0].NamespaceSelector)
 	if err != nil {
 		t.Fatal(err)
