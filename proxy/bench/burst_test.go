@@ -36,7 +36,8 @@ const burstSize = 64
 // concurrent 1 KiB POSTs to every setup (direct, the meshkeeper pair, the
 // HAProxy pair when haproxy is installed), the setups rotated from one
 // iteration to the next, and reports per setup the median and p99 latency
-// of the burst's requests and the median time the whole burst took:
+// of the burst's requests, the median time the whole burst took and the CPU
+// time both proxies spent per burst:
 //
 //	cd proxy/bench && go test -run '^$' -bench BurstDrain -benchtime 60x
 func BenchmarkBurstDrain(b *testing.B) {
@@ -77,12 +78,24 @@ func BenchmarkBurstDrain(b *testing.B) {
 		}
 	}
 	lat, took := map[string][]time.Duration{}, map[string][]time.Duration{}
+	cpu := map[string]time.Duration{} // both proxies' CPU time over all bursts
 	b.ResetTimer()
 	for i := range b.N {
 		for _, s := range rotated(setups, i) {
+			before, err := samplePids(s.pids)
+			if err != nil {
+				b.Fatal(err)
+			}
 			l, d, err := burst(clients[s.name], "http://"+s.target+"/echo", body)
 			if err != nil {
 				b.Fatal(err)
+			}
+			after, err := samplePids(s.pids)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for j := range s.pids {
+				cpu[s.name] += after[j].cpu - before[j].cpu
 			}
 			lat[s.name], took[s.name] = append(lat[s.name], l...), append(took[s.name], d)
 			time.Sleep(30 * time.Millisecond) // the proxies idle between bursts
@@ -93,6 +106,10 @@ func BenchmarkBurstDrain(b *testing.B) {
 		b.ReportMetric(quantile(lat[s.name], 0.5).Seconds()*1e3, s.name+"-p50-ms")
 		b.ReportMetric(quantile(lat[s.name], 0.99).Seconds()*1e3, s.name+"-p99-ms")
 		b.ReportMetric(quantile(took[s.name], 0.5).Seconds()*1e3, s.name+"-burst-ms")
+		if len(s.pids) > 0 {
+			// /proc counts CPU in 10 ms ticks: only the mean over many bursts means anything.
+			b.ReportMetric(cpu[s.name].Seconds()*1e3/float64(b.N), s.name+"-cpu-ms/burst")
+		}
 	}
 }
 
