@@ -90,6 +90,10 @@ func BenchmarkBurstDrain(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			lat[s.name], took[s.name] = append(lat[s.name], l...), append(took[s.name], d)
+			time.Sleep(30 * time.Millisecond) // the proxies idle between bursts
+			// Sampled after the idle time, so work a burst leaves behind
+			// (a GC cycle, closing connections) counts too.
 			after, err := samplePids(s.pids)
 			if err != nil {
 				b.Fatal(err)
@@ -97,8 +101,6 @@ func BenchmarkBurstDrain(b *testing.B) {
 			for j := range s.pids {
 				cpu[s.name] += after[j].cpu - before[j].cpu
 			}
-			lat[s.name], took[s.name] = append(lat[s.name], l...), append(took[s.name], d)
-			time.Sleep(30 * time.Millisecond) // the proxies idle between bursts
 		}
 	}
 	b.StopTimer()
