@@ -98,9 +98,7 @@ func BenchmarkBurstDrain(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for j := range s.pids {
-				cpu[s.name] += after[j].cpu - before[j].cpu
-			}
+			cpu[s.name] += cpuSpent(before, after)
 		}
 	}
 	b.StopTimer()

@@ -17,6 +17,16 @@ type procSample struct {
 	rssKiB int64
 }
 
+// cpuSpent is the CPU time the processes sampled in before (and again, in
+// the same order, in after) used between the two samples, all together.
+func cpuSpent(before, after []procSample) time.Duration {
+	var d time.Duration
+	for i := range after {
+		d += after[i].cpu - before[i].cpu
+	}
+	return d
+}
+
 func sampleProc(pid int) (procSample, error) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -169,13 +169,11 @@ func measure(s *setup, rate int, o Options, body []byte) (Result, error) {
 	}
 	r := Result{Setup: s.name, Rate: rate, Requests: m.Requests, Success: m.Success,
 		P50: m.Latencies.P50, P99: m.Latencies.P99, P999: m.Latencies.Quantile(0.999), ProxyProcesses: len(s.pids), Errors: m.Errors}
-	var cpu time.Duration
-	for i := range s.pids {
-		cpu += after[i].cpu - before[i].cpu
-		r.PerProxyRSSKiB = append(r.PerProxyRSSKiB, after[i].rssKiB)
+	for _, p := range after {
+		r.PerProxyRSSKiB = append(r.PerProxyRSSKiB, p.rssKiB)
 	}
 	if len(s.pids) > 0 {
-		cores := cpu.Seconds() / m.Duration.Seconds()
+		cores := cpuSpent(before, after).Seconds() / m.Duration.Seconds()
 		r.ProxyCPUPer1000 = cores / (float64(rate) / 1000)
 	}
 	return r, nil
