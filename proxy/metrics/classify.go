@@ -4,6 +4,7 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	c "github.com/meshkeeper/meshkeeper/internal/contract"
 )
@@ -31,11 +32,33 @@ type Verdict struct {
 // application/grpc or application/grpc+<codec>. gRPC-Web is not: its status
 // travels inside the body, so it is judged as HTTP by its status code.
 func IsGRPC(contentType string) bool {
+	if !mayBeGRPC(contentType) {
+		return false // most requests: no parse, no allocation
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false
 	}
 	return mt == "application/grpc" || strings.HasPrefix(mt, "application/grpc+")
+}
+
+// mayBeGRPC is false only when contentType cannot be gRPC's: it is ASCII
+// and holds no "application/grpc" in any letter case. Non-ASCII goes to the
+// full parse: Unicode lower-casing maps some runes to ASCII letters (U+0130
+// to 'i'), so an ASCII-only test would judge those differently.
+func mayBeGRPC(contentType string) bool {
+	const want = "application/grpc"
+	for i := 0; i < len(contentType); i++ {
+		if contentType[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for i := 0; i+len(want) <= len(contentType); i++ {
+		if strings.EqualFold(contentType[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
 }
 
 // grpcFailure are the codes that count as failures: exactly those whose HTTP
@@ -62,8 +85,19 @@ func GRPCFailure(code int) bool { return code >= 0 && code < len(grpcFailure) &&
 // parseGRPCStatus accepts the 17 codes gRPC defines; anything else is invalid,
 // so a peer cannot create series at will.
 func parseGRPCStatus(s string) (int, bool) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n >= len(grpcFailure) || len(s) > 2 || (len(s) == 2 && s[0] == '0') {
+	// By hand, not strconv.Atoi: Atoi allocates an error for "" (every
+	// non-gRPC request) and takes a sign ("+1"), which gRPC's 1*DIGIT does not.
+	if len(s) == 0 || len(s) > 2 || (len(s) == 2 && s[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	if n >= len(grpcFailure) {
 		return 0, false
 	}
 	return n, true

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"mime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -44,6 +45,9 @@ func TestClassify(t *testing.T) {
 		{"gRPC with grpc-status 05", metrics.Outcome{Status: 200, GRPC: true, GRPCStatus: "05"}, metrics.Verdict{Class: fail, Error: c.ErrorGRPCStatusInvalid}},
 		{"gRPC with grpc-status -1", metrics.Outcome{Status: 200, GRPC: true, GRPCStatus: "-1"}, metrics.Verdict{Class: fail, Error: c.ErrorGRPCStatusInvalid}},
 		{"gRPC with grpc-status x", metrics.Outcome{Status: 200, GRPC: true, GRPCStatus: "x"}, metrics.Verdict{Class: fail, Error: c.ErrorGRPCStatusInvalid}},
+		{"gRPC with grpc-status +1", metrics.Outcome{Status: 200, GRPC: true, GRPCStatus: "+1"}, metrics.Verdict{Class: fail, Error: c.ErrorGRPCStatusInvalid}},
+		{"gRPC with grpc-status -0", metrics.Outcome{Status: 200, GRPC: true, GRPCStatus: "-0"}, metrics.Verdict{Class: fail, Error: c.ErrorGRPCStatusInvalid}},
+		{"gRPC with grpc-status 1 after a space", metrics.Outcome{Status: 200, GRPC: true, GRPCStatus: " 1"}, metrics.Verdict{Class: fail, Error: c.ErrorGRPCStatusInvalid}},
 		{"gRPC 502 from a proxy, no status", metrics.Outcome{Status: 502, GRPC: true, Error: c.ErrorConnect}, metrics.Verdict{Class: fail, Error: c.ErrorConnect}},
 		{"gRPC OK on HTTP 503", metrics.Outcome{Status: 503, GRPC: true, GRPCStatus: "0"}, metrics.Verdict{Class: fail, GRPCStatus: "0"}},
 		{"gRPC reset after data", metrics.Outcome{Status: 200, GRPC: true, Error: c.ErrorUpstreamReset}, metrics.Verdict{Class: fail, Error: c.ErrorUpstreamReset}},
@@ -78,11 +82,23 @@ func TestIsGRPC(t *testing.T) {
 		"application/grpc": true, "application/grpc+proto": true, "application/grpc+json": true,
 		"Application/GRPC; charset=utf-8": true, "application/grpc-web": false, "application/grpc-web+proto": false,
 		"application/grpc-web-text": false, "application/json": false, "": false, "application/grpcx": false,
+		" \tapplication/grpc ;a=b": true, "text/plain; x=application/grpc": false, "application/grp": false,
+		// U+0130 lower-cases to 'i', as mime.ParseMediaType reads it.
+		"appl\u0130cation/grpc": true, "appl\u0130cation/json": false,
 	} {
 		if got := metrics.IsGRPC(ct); got != want {
 			t.Errorf("IsGRPC(%q) = %v", ct, got)
 		}
+		if ref := referenceIsGRPC(ct); ref != want {
+			t.Errorf("the full parse says %q is gRPC: %v; the table is wrong", ct, ref)
+		}
 	}
+}
+
+// referenceIsGRPC is IsGRPC without its fast rejection.
+func referenceIsGRPC(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/grpc" || strings.HasPrefix(mt, "application/grpc+"))
 }
 
 type info struct{ anchors atomic.Value }
