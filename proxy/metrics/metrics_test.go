@@ -172,3 +172,51 @@ meshkeeper_proxy_tcp_open_connections{direction="outbound",dst_namespace="shop",
 		t.Fatalf("latency series = %d, %v", n, err)
 	}
 }
+
+// TestRepeatedRequestsCountOnTheirOwnSeries: a request lands on the series of
+// exactly its labels however often the same labels come back (series are
+// cached), and the latency histogram, which has no status label, sums them.
+func TestRepeatedRequestsCountOnTheirOwnSeries(t *testing.T) {
+	in := &info{}
+	in.anchors.Store("aa")
+	m := metrics.New("1", in)
+	r := metrics.Request{Direction: c.DirectionInbound, Outcome: metrics.Outcome{Status: 200}, PeerIdentity: "spiffe://td/a", TLS: true}
+	for range 3 {
+		m.ObserveRequest(r)
+	}
+	r.Status = 201
+	m.ObserveRequest(r)
+	r.TLS = false
+	m.ObserveRequest(r)
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			switch f.GetName() {
+			case c.MetricRequestsTotal:
+				got["requests "+labels[c.LabelStatusCode]+" tls="+labels[c.LabelTLS]] = s.GetCounter().GetValue()
+			case c.MetricRequestDuration:
+				got["latency tls="+labels[c.LabelTLS]] = float64(s.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{
+		"requests 200 tls=true": 3, "requests 201 tls=true": 1, "requests 201 tls=false": 1,
+		"latency tls=true": 4, "latency tls=false": 1,
+	}
+	if len(got) != len(want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}
