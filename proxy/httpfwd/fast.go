@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/meshkeeper/meshkeeper/internal/contract"
+	"github.com/meshkeeper/meshkeeper/proxy/discovery"
 	"github.com/meshkeeper/meshkeeper/proxy/upstream"
 )
 
@@ -151,7 +152,10 @@ func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
 		bufioReaderPool.Put(br)
 		bufioWriterPool.Put(bw)
 	}()
-	ctx := context.WithValue(context.Background(), connInfoKey{}, info)
+	// The context, its 1xx relay and, while the target stays the same, the
+	// target's context are the connection's, not made anew per request.
+	ctx := httptrace.WithClientTrace(context.WithValue(context.Background(), connInfoKey{}, info), relay1xx(bw))
+	var tc targetCtx
 	lim := s.cfg.Limits
 	for first := true; ; first = false {
 		// Between requests the connection may idle for IdleTimeout; from its
@@ -200,10 +204,42 @@ func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
 			}
 			return nil
 		}
-		if !s.serveFastRequest(ctx, bw, req, info) {
+		if !s.serveFastRequest(ctx, bw, req, info, &tc) {
 			return nil
 		}
 	}
+}
+
+// relay1xx passes informational responses (but 100 Continue, which the
+// fast path never asks for) on to the client as they arrive.
+func relay1xx(bw *bufio.Writer) *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if code == http.StatusContinue {
+				return nil
+			}
+			writeStatusLine(bw, code)
+			if err := http.Header(h).Write(bw); err != nil {
+				return err
+			}
+			bw.WriteString("\r\n")
+			return bw.Flush()
+		},
+	}
+}
+
+// targetCtx is a connection's last request context with its target, reused
+// while the route gives the same target: two allocations a request fewer.
+type targetCtx struct {
+	target discovery.Target
+	ctx    context.Context
+}
+
+func (c *targetCtx) with(parent context.Context, t discovery.Target) context.Context {
+	if c.ctx == nil || c.target != t {
+		c.target, c.ctx = t, upstream.WithTarget(parent, t)
+	}
+	return c.ctx
 }
 
 // writeHeaderTooLarge answers as net/http's server does.
@@ -284,7 +320,7 @@ func removeHopHeaders(h http.Header) {
 
 // serveFastRequest forwards one request and writes its response; false
 // means the connection must close.
-func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *http.Request, info ConnInfo) (keep bool) {
+func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *http.Request, info ConnInfo, tc *targetCtx) (keep bool) {
 	target := s.cfg.Route(info)
 	// Counted as soon as the outcome is known, before the response's end
 	// leaves: a client that has its answer finds it counted, as with net/http.
@@ -304,20 +340,7 @@ func (s *Server) serveFastRequest(ctx context.Context, bw *bufio.Writer, req *ht
 		// The body did not arrive whole: the connection is unusable.
 		return false
 	}
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			if code == http.StatusContinue {
-				return nil
-			}
-			writeStatusLine(bw, code)
-			if err := http.Header(h).Write(bw); err != nil {
-				return err
-			}
-			bw.WriteString("\r\n")
-			return bw.Flush()
-		},
-	})
-	out := req.WithContext(upstream.WithTarget(ctx, target))
+	out := req.WithContext(tc.with(ctx, target))
 	out.RequestURI = ""
 	out.Close = false
 	if req.ContentLength == 0 {

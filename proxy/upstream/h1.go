@@ -138,7 +138,12 @@ func Replayable(req *http.Request) bool {
 // of the response arrived, so the request was certainly processed.
 func (p *h1Pool) exchange(c *h1Conn, req *http.Request, addr netip.AddrPort) (_ *http.Response, sent bool, err error) {
 	ctx := req.Context()
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	stop := neverStopped
+	if ctx.Done() != nil {
+		// Only a context that can end needs watching (the HTTP/1.1 fast
+		// path's cannot): AfterFunc costs two allocations.
+		stop = context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	}
 	defer func() {
 		if err != nil {
 			stop()
@@ -182,6 +187,10 @@ func (p *h1Pool) exchange(c *h1Conn, req *http.Request, addr netip.AddrPort) (_ 
 		}
 	}
 }
+
+// neverStopped is the stop of a context that cannot end: nothing to stop,
+// and the function never ran.
+func neverStopped() bool { return true }
 
 // h1Body returns its connection to the pool once read to the end, and closes
 // it if the body is closed early.
