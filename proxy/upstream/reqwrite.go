@@ -33,7 +33,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	n := outgoingLength(req)
 	head := appendHead(bw.AvailableBuffer(), req, n)
 	// Strictly less: net/http flushes a buffer its body copy filled exactly.
-	if int64(len(head))+n >= int64(bw.Available()) {
+	if room := int64(bw.Available()) - int64(len(head)); n >= room {
 		return req.Write(bw)
 	}
 	_, err := bw.Write(head)

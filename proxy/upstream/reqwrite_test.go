@@ -154,6 +154,7 @@ var writeCases = []struct {
 	{"get with body", true, memRequest("GET", "http://svc/", []byte("abc"), 3)},
 	{"body shorter than declared", true, memRequest("POST", "http://svc/", []byte("short"), 10)},
 	{"body longer than declared", true, memRequest("POST", "http://svc/", []byte("longer body"), 5)},
+	{"huge declared length", true, memRequest("POST", "http://svc/", []byte("abc"), 1<<63-1)},
 	{"empty body declared 3", true, memRequest("POST", "http://svc/", []byte{}, 3)},
 	{"strings.Reader body", true, func() *http.Request {
 		r, _ := http.NewRequest("POST", "http://svc/", strings.NewReader("hello"))
