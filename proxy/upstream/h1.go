@@ -152,7 +152,7 @@ func (p *h1Pool) exchange(c *h1Conn, req *http.Request, addr netip.AddrPort) (_ 
 			}
 		}
 	}()
-	if err := req.Write(c.bw); err != nil {
+	if err := writeRequest(c.bw, req); err != nil {
 		return nil, false, err
 	}
 	if err := c.bw.Flush(); err != nil {
