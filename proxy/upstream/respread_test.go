@@ -82,6 +82,8 @@ var respCases = []respCase{
 	{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", false, false},
 	{"HTTP/2.0", "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", false, false},
 	{"100 continue", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false, false},
+	{"103 with CL", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, false},
+	{"101 with CL", "HTTP/1.1 101 Switching Protocols\r\nContent-Length: 2\r\n\r\nok", false, false},
 	{"101", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n", false, false},
 	{"status 999", "HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n", false, false},
 	{"status 042", "HTTP/1.1 042 Odd\r\nContent-Length: 0\r\n\r\n", false, false},
