@@ -150,7 +150,7 @@ func simpleField(l []byte) (name, value []byte, ok bool) {
 	if i == 0 || i == len(l) || l[i] != ':' || !fieldValue(l[i+1:]) {
 		return nil, nil, false
 	}
-	return l[:i], bytes.Trim(l[i+1:], " \t"), true
+	return l[:i], trimOWS(l[i+1:]), true
 }
 
 // fieldValue reports whether b holds only bytes textproto accepts in a
@@ -234,7 +234,7 @@ func cutString(s string) (line, rest string, ok bool) {
 	return s, "", false
 }
 
-func trimOWS(s string) string {
+func trimOWS[T string | []byte](s T) T {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
