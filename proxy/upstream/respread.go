@@ -19,7 +19,8 @@ import (
 // already buffered and lies in the strict subset simpleHead accepts are
 // parsed here from one string; everything else, and every error, is left to
 // net/http, which stays the definition of right (the differential tests and
-// FuzzResponseReadDifferential hold this reader to it).
+// FuzzResponseReadDifferential hold this reader to it). The fast path never
+// reads from br, so a bound on its reads (h1Conn.limit) applies unchanged.
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	buf, _ := br.Peek(br.Buffered()) // what is buffered; never reads
 	h, ok := simpleHead(buf, req != nil && req.Method == http.MethodHead)
