@@ -162,7 +162,7 @@ func (p *h1Pool) exchange(c *h1Conn, req *http.Request, addr netip.AddrPort) (_ 
 	for n := 0; ; n++ {
 		c.limit = maxResponseHeader
 		f := peekFraming(c.br)
-		resp, err := http.ReadResponse(c.br, req)
+		resp, err := readResponse(c.br, req)
 		c.limit = -1
 		if err != nil {
 			return nil, n > 0, err
