@@ -183,7 +183,7 @@ func (s *Server) serveFast(conn net.Conn, info ConnInfo) error {
 		fc.rec = append(fc.rec[:0], peekBuffered(br)...)
 		fc.recording = true
 		fc.readErr = nil
-		req, err := http.ReadRequest(br)
+		req, err := readRequest(br)
 		fc.recording = false
 		if err != nil && fc.readErr != nil && !errors.Is(fc.readErr, io.EOF) {
 			// Too large, too slow, or reset: answered here, not handed on
