@@ -3,12 +3,12 @@ package upstream
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"net/http"
 	"net/textproto"
-	"sync"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/meshkeeper/meshkeeper/proxy/internal/h1body"
 )
 
 // readResponse reads a response as http.ReadResponse does, with the same
@@ -29,7 +29,7 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	}
 	resp := h.build(string(buf[:h.size]), req)
 	if h.bodyLen > 0 {
-		resp.Body = &clBody{lr: io.LimitedReader{R: br, N: h.bodyLen}, closing: resp.Close}
+		resp.Body = h1body.New(br, h.bodyLen, resp.Close)
 	}
 	_, _ = br.Discard(h.size)
 	return resp, nil
@@ -244,62 +244,3 @@ func trimOWS[T string | []byte](s T) T {
 	}
 	return s
 }
-
-// clBody is net/http's body for a Content-Length response, rebuilt so
-// that reading and closing it does what net/http's does: a short body
-// ends in io.ErrUnexpectedEOF, the last bytes come with io.EOF, Close reads
-// the rest unless the connection closes next, and a read after Close
-// fails with http.ErrBodyReadAfterClose.
-type clBody struct {
-	mu      sync.Mutex
-	lr      io.LimitedReader
-	closing bool
-	sawEOF  bool
-	closed  bool
-}
-
-func (b *clBody) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return 0, http.ErrBodyReadAfterClose
-	}
-	return b.readLocked(p)
-}
-
-func (b *clBody) readLocked(p []byte) (int, error) {
-	if b.sawEOF {
-		return 0, io.EOF
-	}
-	n, err := b.lr.Read(p)
-	if err == io.EOF {
-		b.sawEOF = true
-		if b.lr.N > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-	}
-	if err == nil && n > 0 && b.lr.N == 0 {
-		err = io.EOF
-		b.sawEOF = true
-	}
-	return n, err
-}
-
-func (b *clBody) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil
-	}
-	var err error
-	if !b.sawEOF && !b.closing {
-		_, err = io.Copy(io.Discard, lockedBody{b})
-	}
-	b.closed = true
-	return err
-}
-
-// lockedBody reads b while its lock is held, as Close drains it.
-type lockedBody struct{ b *clBody }
-
-func (l lockedBody) Read(p []byte) (int, error) { return l.b.readLocked(p) }
